@@ -33,7 +33,7 @@ _ENCODING = (("%", "%25"), ("/", "%2F"), ("|", "%7C"), (" ", "_"))
 
 
 def command_filename(command: str, sample: int = 1) -> str:
-    """File name of one command's output: ``show ip route 10.2.2.1`` -> ``show_ip_route_10.2.2.1.txt``."""
+    """File name of one output: ``show ip route 10.2.2.1`` -> ``show_ip_route_10.2.2.1.txt``."""
     name = " ".join(command.split())
     for char, code in _ENCODING:
         name = name.replace(char, code)
