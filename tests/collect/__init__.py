@@ -1,0 +1,1 @@
+"""Tests of ipsec_doctor.collect."""
