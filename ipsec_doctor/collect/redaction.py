@@ -34,12 +34,16 @@ REDACTED = "<redacted>"
 _VALUE = r'(?:"[^"\n]*"|\S+)'
 # IOS encryption-type digit before a value ("0", "5", "6", "7", "8", "9").
 _TYPE = r"(?:[0-9]\s+)?"
+# Where a keyword may start: line start, after blanks, or after a colon, so that a config line
+# quoted in a log message is caught too.
+# Sample device line: "%PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:crypto isakmp key k"
+_S = r"(?<![^\s:])"
 
 # Line rules: the group named "v" is the secret; everything else is kept.
 _LINE_RULES: tuple[re.Pattern[str], ...] = (
     # Sample device line: "crypto isakmp key 6 FLgBaJHXdYY_AcHZZMgQ address 10.2.2.1 no-xauth"
     # Sample device line: "crypto isakmp key cisco123 hostname r2.example.net"
-    re.compile(rf"^(?P<k>\s*crypto\s+isakmp\s+key\s+{_TYPE})(?P<v>{_VALUE})", re.IGNORECASE),
+    re.compile(rf"(?P<k>{_S}crypto\s+isakmp\s+key\s+{_TYPE})(?P<v>{_VALUE})", re.IGNORECASE),
     # Sample device line: " pre-shared-key address 10.2.2.1 key cisco123"   (crypto keyring)
     # Sample device line: " pre-shared-key address 10.2.2.0 255.255.255.0 key 6 X"
     # Sample device line: " pre-shared-key hostname r2.example.net key cisco123"
@@ -52,7 +56,8 @@ _LINE_RULES: tuple[re.Pattern[str], ...] = (
     # Sample device line: " ikev1 pre-shared-key MySecret"                  (ASA tunnel-group)
     # Sample device line: " ikev2 remote-authentication pre-shared-key cisco"
     re.compile(
-        rf"(?P<k>\bpre-shared-key\s+(?:(?:local|remote)\s+)?{_TYPE})(?P<v>{_VALUE})",
+        rf"(?P<k>\bpre-shared-key\s+(?!(?:address|hostname)\s)(?:(?:local|remote)\s+)?{_TYPE})"
+        rf"(?P<v>{_VALUE})",
         re.IGNORECASE,
     ),
     # Sample device line: "  key-string 7 0822455D0A16"                     (key chain, HSRP)
@@ -61,7 +66,7 @@ _LINE_RULES: tuple[re.Pattern[str], ...] = (
     # Sample device line: "enable secret level 15 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0"
     # Sample device line: "enable password 8Ry2YjIyt7RRXU24 encrypted"     (ASA)
     re.compile(
-        rf"^(?P<k>\s*enable\s+(?:secret|password)\s+(?:level\s+\d+\s+)?{_TYPE})(?P<v>{_VALUE})",
+        rf"(?P<k>{_S}enable\s+(?:secret|password)\s+(?:level\s+\d+\s+)?{_TYPE})(?P<v>{_VALUE})",
         re.IGNORECASE,
     ),
     # Sample device line: "username admin privilege 15 secret 9 $9$2MJBozw/9R3UsU$..."
@@ -69,11 +74,11 @@ _LINE_RULES: tuple[re.Pattern[str], ...] = (
     # Sample device line: "username vpn password Xyz.123 encrypted privilege 15" (ASA)
     # Sample device line: "username bob privilege 15 algorithm-type scrypt secret cisco"
     re.compile(
-        rf"^(?P<k>\s*username\s+\S+(?:\s+\S+)*?\s+(?:password|secret)\s+{_TYPE})(?P<v>{_VALUE})",
+        rf"(?P<k>{_S}username\s+\S+(?:\s+\S+)*?\s+(?:password|secret)\s+{_TYPE})(?P<v>{_VALUE})",
         re.IGNORECASE,
     ),
     # Sample device line: "passwd 2KFQnbNIdI.2KYOU encrypted"                (ASA)
-    re.compile(rf"^(?P<k>\s*passwd\s+)(?P<v>{_VALUE})", re.IGNORECASE),
+    re.compile(rf"(?P<k>{_S}passwd\s+)(?P<v>{_VALUE})", re.IGNORECASE),
     # Sample device line: " password 7 0822455D0A16"                         (line vty)
     # Sample device line: " neighbor 10.0.0.2 password 7 02050D480809"      (BGP)
     # Sample device line: " ppp chap password 0 cisco"
@@ -81,11 +86,11 @@ _LINE_RULES: tuple[re.Pattern[str], ...] = (
     # is left alone.
     re.compile(rf"(?P<k>\bpassword\s+{_TYPE})(?P<v>{_VALUE})(?=\s*$)", re.IGNORECASE),
     # Sample device line: "snmp-server community S3cr3tRO RO 10"
-    re.compile(rf"^(?P<k>\s*snmp-server\s+community\s+{_TYPE})(?P<v>{_VALUE})", re.IGNORECASE),
+    re.compile(rf"(?P<k>{_S}snmp-server\s+community\s+{_TYPE})(?P<v>{_VALUE})", re.IGNORECASE),
     # Sample device line: "snmp-server host 10.0.0.9 version 2c S3cr3tRO"
     # Sample device line: "snmp-server host 10.0.0.9 informs version 2c S3cr3tRO udp-port 162"
     re.compile(
-        rf"^(?P<k>\s*snmp-server\s+host\s+\S+\s+(?:(?:traps|informs)\s+)?"
+        rf"(?P<k>{_S}snmp-server\s+host\s+\S+\s+(?:(?:traps|informs)\s+)?"
         rf"(?:version\s+(?:1|2c)\s+)?)(?P<v>{_VALUE})",
         re.IGNORECASE,
     ),
@@ -100,7 +105,7 @@ _LINE_RULES: tuple[re.Pattern[str], ...] = (
     # Sample device line: "radius-server host 10.0.0.6 auth-port 1812 acct-port 1813 key 7 X"
     # Sample device line: " server-private 10.0.0.5 key 7 0822455D0A16"
     re.compile(
-        rf"(?P<k>^\s*(?:tacacs-server|radius-server|server-private)\b.*?\bkey\s+{_TYPE})"
+        rf"(?P<k>{_S}(?:tacacs-server|radius-server|server-private)\b.*?\bkey\s+{_TYPE})"
         rf"(?P<v>{_VALUE})",
         re.IGNORECASE,
     ),
@@ -115,7 +120,7 @@ _LINE_RULES: tuple[re.Pattern[str], ...] = (
     re.compile(rf"(?P<k>\bpreshared-key(?:-encrypted)?\s+)(?P<v>{_VALUE})", re.IGNORECASE),
     # Sample device line: '        secret = "lab-psk-7f3c9a1e-correct"'       (swanctl.conf)
     # Sample device line: "        secret = 0sFpZAZqEN6Ti9sqt4ZP5EWcqx"
-    re.compile(r"^(?P<k>\s*secret\s*=\s*)(?P<v>.*\S)", re.IGNORECASE),
+    re.compile(rf"(?P<k>{_S}secret\s*=\s*)(?P<v>.*\S)", re.IGNORECASE),
     # Sample device line: '10.1.1.1 10.2.2.1 : PSK "v+NkxY9LLZvwj4qCC2o/gGrWDF2d21jL"'
     # Sample device line: 'carol : XAUTH "carolpw"'                          (ipsec.secrets)
     re.compile(rf"(?P<k>:\s*(?:PSK|XAUTH|EAP|NTLM|PIN)\s+)(?P<v>{_VALUE})"),
