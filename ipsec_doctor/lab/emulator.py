@@ -67,6 +67,13 @@ log = logging.getLogger(__name__)
 DEVICE_FILE = "device.yaml"
 PLATFORMS_DIR = Path(__file__).resolve().parent.parent / "platforms"
 HOST_KEY_ALGORITHM = "ssh-ed25519"
+_ENCRYPTION_ALGS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+)
 
 INVALID_INPUT = "% Invalid input detected at '^' marker."
 INCOMPLETE = "% Incomplete command."
@@ -110,6 +117,8 @@ _TRAILING_PROMPT = re.compile(r"^\S{1,64}[#>]\s*$")
 
 # Sample file name: "show_crypto_isakmp_sa.2.txt" -> stem "show_crypto_isakmp_sa", sample ".2"
 _SAMPLE_SUFFIX = re.compile(r"\.\d+$")
+
+_CANDIDATE_CACHE_SIZE = 256
 
 
 class LabError(ConfigError):
@@ -254,6 +263,8 @@ class EmulatedDevice:
         self._patterns, self._wider = _plan_commands(config.platform)
         self._counts: dict[str, int] = {}
         self._vocabulary: list[tuple[str, ...]] | None = None
+        self._candidate_cache: dict[tuple[str, int], list[str]] = {}
+        self._max_sample = 1
         self.files: frozenset[str] = frozenset()
         self.reload()
 
@@ -272,6 +283,10 @@ class EmulatedDevice:
         except OSError as exc:
             raise LabError(f"{self.config.directory}: cannot list device files: {exc}") from exc
         self._vocabulary = None
+        self._candidate_cache.clear()
+        # An upper bound of the samples on disk (an address such as "10.2.2.254" may inflate it).
+        suffixes = [_SAMPLE_SUFFIX.search(name.removesuffix(".txt")) for name in self.files]
+        self._max_sample = max([int(m.group()[1:]) for m in suffixes if m] + [1])
 
     def reset(self) -> None:
         """Forget how often each command was run: the next run serves sample 1 again."""
@@ -356,12 +371,22 @@ class EmulatedDevice:
     def _find(
         self, commands: Sequence[str], sample: int, *, filtered: bool
     ) -> tuple[str, int, bool] | None:
-        for current in range(sample, 0, -1):
+        for current in range(min(sample, self._max_sample), 0, -1):
             for command in commands:
-                for name in candidate_filenames(command, current, self._wider, strip_filter=False):
+                for name in self._candidates(command, current):
                     if name in self.files:
                         return name, current, filtered
         return None
+
+    def _candidates(self, command: str, sample: int) -> list[str]:
+        key = (command, sample)
+        names = self._candidate_cache.get(key)
+        if names is None:
+            if len(self._candidate_cache) >= _CANDIDATE_CACHE_SIZE:
+                self._candidate_cache.clear()
+            names = candidate_filenames(command, sample, self._wider, strip_filter=False)
+            self._candidate_cache[key] = names
+        return names
 
     def _read(self, filename: str, command: str) -> str:
         path = self.config.directory / filename
@@ -764,6 +789,10 @@ class EmulatorLab:
             line_editor=False,
             allow_pty=True,
             encoding="utf-8",
+            # C-accelerated ciphers only (asyncssh's chacha20-poly1305 costs Python per packet)
+            # and no compression: per-connection CPU is what limits a 1,000-device lab.
+            encryption_algs=_ENCRYPTION_ALGS,
+            compression_algs=("none",),
         )
         names = list(self.devices)
         results = await asyncio.gather(
