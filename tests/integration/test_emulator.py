@@ -398,3 +398,38 @@ def test_answers_report_the_file_and_sample(device: EmulatedDevice) -> None:
     assert (second.filename, second.sample) == ("show_crypto_isakmp_sa.2.txt", 2)
     assert device.run("terminal width 511", privileged=False).output == ""
     assert device.run("undebug all", privileged=True).output.startswith("All possible")
+
+
+def test_keyboard_interactive_login_and_exec_request(lab: EmulatorLab) -> None:
+    async def scenario() -> str:
+        async with asyncssh.connect(
+            lab.host,
+            lab.ports["R1"],
+            username="admin",
+            password="lab-pass",
+            preferred_auth="keyboard-interactive",
+            known_hosts=None,
+            client_keys=None,
+            agent_path=None,
+        ) as conn:
+            result = await conn.run("show clock", check=True)
+            return str(result.stdout)
+
+    assert asyncio.run(scenario()) == f"{SHOW_CLOCK}\r\n"
+
+
+def test_hung_command_does_not_block_stop(scenario_dir: Path) -> None:
+    async def scenario(lab: EmulatorLab) -> str:
+        conn, process = await _open(lab)
+        await process.stdout.readuntil("R1>")
+        process.stdin.write("show crypto isakmp sa\n")
+        await process.stdout.readuntil("show crypto isakmp sa\r\n")  # echoed, never answered
+        await asyncio.to_thread(lab.stop)  # closes the hung session too
+        rest = await process.stdout.read()
+        await conn.wait_closed()
+        return rest
+
+    lab = EmulatorLab([scenario_dir], behaviours={"R1": DeviceBehaviour(hang_on="isakmp")})
+    lab.start()
+    assert asyncio.run(scenario(lab)) == ""
+    assert lab.ports == {}
