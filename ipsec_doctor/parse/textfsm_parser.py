@@ -1,0 +1,121 @@
+"""TextFSM lookup: the command's output as rows, from our templates first, then ntc-templates'.
+
+Contract:
+- :func:`parse_output` returns the rows of one command's output as dicts with lower-case keys
+  (the ntc-templates convention: ``{"dst": "10.2.2.1", "state": "QM_IDLE", ...}``); List
+  values are lists of strings, other values strings ("" when absent).
+- The template is chosen by the ntc-format ``index`` of ``textfsm_templates/`` (via
+  :func:`ipsec_doctor.resources.data_dir`) and, when no line there matches, by the index that
+  ships with ntc-templates. The first index with a matching line decides: a template that
+  rejects the text (``-> Error``) is a :class:`~ipsec_doctor.errors.ParseError`, with no
+  fallback to the other index.
+- An IOS output filter (``show logging | include X``) is removed from the command before the
+  lookup: the filtered output has the same layout.
+- Zero rows is a valid answer ("no SAs"); an unknown command or a rejected output raises
+  :class:`~ipsec_doctor.errors.ParseError` carrying platform, command and raw text.
+- ``platform`` is the TextFSM platform name of the index (``cisco_ios``), which the platform
+  YAML may map (``textfsm_platform``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import textfsm
+from textfsm import clitable
+
+from ipsec_doctor.errors import ParseError
+from ipsec_doctor.model.lookup import split_output_filter
+from ipsec_doctor.resources import data_dir
+
+OURS = "ipsec-doctor"
+NTC = "ntc-templates"
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    """Which template parses a command: its index's owner and the template file."""
+
+    source: str  # OURS or NTC
+    path: Path
+
+
+def ntc_templates_dir() -> Path | None:
+    """The templates directory of the installed ntc-templates (``NTC_TEMPLATES_DIR`` wins)."""
+    override = os.environ.get("NTC_TEMPLATES_DIR")
+    if override:
+        return Path(override)
+    try:
+        import ntc_templates
+    except ImportError:  # pragma: no cover - a runtime dependency, but stay usable without it
+        return None
+    path = Path(ntc_templates.__file__).resolve().parent / "templates"
+    return path if path.is_dir() else None
+
+
+def _template_dirs() -> list[tuple[str, Path]]:
+    dirs = [(OURS, data_dir("templates"))]
+    ntc = ntc_templates_dir()
+    if ntc is not None:
+        dirs.append((NTC, ntc))
+    return dirs
+
+
+def _lookup_command(command: str) -> str:
+    base, _filter = split_output_filter(command)
+    return base
+
+
+def _match(directory: Path, platform: str, command: str) -> str | None:
+    """The template file name the index in ``directory`` gives, or None."""
+    if not (directory / "index").is_file():
+        return None
+    table = clitable.CliTable("index", str(directory))
+    row = table.index.GetRowMatch({"Platform": platform, "Command": command})
+    if not row:
+        return None
+    templates = str(table.index.index[row]["Template"])
+    return templates.split(":")[0]
+
+
+def find_template(platform: str, command: str) -> TemplateRef | None:
+    """The template that parses ``command`` on ``platform``, ours before ntc-templates'."""
+    wanted = _lookup_command(command)
+    for source, directory in _template_dirs():
+        name = _match(directory, platform, wanted)
+        if name is not None:
+            return TemplateRef(source=source, path=directory / name)
+    return None
+
+
+def parse_with_template(path: Path, text: str) -> list[dict[str, Any]]:
+    """Rows of ``text`` parsed by one template file (lower-case keys)."""
+    with path.open(encoding="utf-8") as handle:
+        fsm = textfsm.TextFSM(handle)
+        records = fsm.ParseText(text)
+    header = [str(name).lower() for name in fsm.header]
+    return [dict(zip(header, record, strict=True)) for record in records]
+
+
+def parse_output(platform: str, command: str, text: str) -> list[dict[str, Any]]:
+    """Rows of one command's output; raises :class:`ParseError` (see module docstring)."""
+    ref = find_template(platform, command)
+    if ref is None:
+        raise ParseError(
+            f"no TextFSM template for {platform!r} command {command!r}",
+            platform=platform,
+            command=command,
+            raw=text,
+        )
+    try:
+        return parse_with_template(ref.path, text)
+    except (textfsm.Error, clitable.Error) as error:
+        raise ParseError(
+            f"template {ref.path.name} ({ref.source}) rejected the output of {command!r}: {error}",
+            platform=platform,
+            command=command,
+            raw=text,
+        ) from error
