@@ -19,7 +19,9 @@ Contract:
   interval; then the runner waits on the clock until ``interval`` seconds have passed since the
   last first sample ended, and reads sample 2 of each sampled command whose sample 1 was OK,
   with the same command text. A sample 2 is never taken (nor recorded) after a failed sample 1.
-  ``interval=None`` takes one sample only.
+  ``interval=None`` takes one sample only. Two steps that resolve to the same command text
+  (``show interfaces {crypto_interface}`` and ``{source_interface}`` naming one interface)
+  run it once.
 - Every command has its own try/except: a timeout, a refusal or an unexpected error is
   recorded for that command and the plan goes on. A dropped connection triggers one
   :meth:`~ipsec_doctor.collect.base.CommandRunner.reconnect` per device; if that fails, this
@@ -37,7 +39,10 @@ import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ipsec_doctor.collect.base import (
     Clock,
@@ -208,6 +213,7 @@ class _PlanRun:
         self.derived_at = -1
         self.done: set[int] = set()
         self.first: dict[int, tuple[str, CommandCapture]] = {}
+        self.ran: dict[str, CommandCapture] = {}
         self.dead = ""
         self.reconnect_tried = False
 
@@ -338,8 +344,12 @@ class _PlanRun:
 
     def run_step(self, index: int, command: str) -> None:
         self.done.add(index)
-        capture = self.execute(self.steps[index], command, 1)
-        if self.steps[index].samples > 1:
+        key = command.lower()
+        capture = self.ran.get(key)
+        if capture is None:  # two plan steps may resolve to one command: run it once
+            capture = self.execute(self.steps[index], command, 1)
+            self.ran[key] = capture
+        if self.steps[index].samples > 1 and not any(c == command for c, _ in self.first.values()):
             self.first[index] = (command, capture)
 
     def run_prerequisites(self, before: int) -> None:
@@ -450,3 +460,59 @@ def run_plan(
         variables=dict(variables or {}),
     )
     return state.run(interval)
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    """What the collectors need of a platform plan."""
+
+    platform: str
+    steps: tuple[PlanStep, ...]
+    read_timeout: float
+    netmiko_device_type: str
+    wider_patterns: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+_PLATFORMS_DIR = Path(__file__).resolve().parent.parent / "platforms"
+_PLAN_CACHE: dict[str, PlanInfo] = {}
+
+
+def _raw_plan(platform: str) -> Any:
+    """The platform plan: through the platform loader when there is one, else its YAML."""
+    try:
+        loader = importlib.import_module("ipsec_doctor.platforms.loader")
+    except ImportError:
+        loader = None
+    load = getattr(loader, "load_platform", None) or getattr(loader, "load_plan", None)
+    if callable(load):
+        return load(platform)
+    if (
+        not re.fullmatch(r"[a-z0-9_]+", platform)
+        or not (_PLATFORMS_DIR / f"{platform}.yaml").is_file()
+    ):
+        known = sorted(p.stem for p in _PLATFORMS_DIR.glob("*.yaml"))
+        raise UsageError(f"unknown platform {platform!r}; known: {', '.join(known)}")
+    path = _PLATFORMS_DIR / f"{platform}.yaml"
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def plan_info(platform: str) -> PlanInfo:
+    """The steps, read timeout, netmiko device type and wider outputs of ``platform``'s plan."""
+    cached = _PLAN_CACHE.get(platform)
+    if cached is not None:
+        return cached
+    plan = _raw_plan(platform)
+    steps = tuple(steps_from_plan(plan))
+    device_type = _get(plan, "netmiko_device_type") or platform
+    info = PlanInfo(
+        platform=platform,
+        steps=steps,
+        read_timeout=plan_read_timeout(plan),
+        netmiko_device_type=str(device_type),
+        wider_patterns=tuple((s.command, s.wider) for s in steps if s.wider),
+    )
+    _PLAN_CACHE[platform] = info
+    return info

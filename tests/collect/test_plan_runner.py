@@ -292,3 +292,19 @@ def test_steps_from_the_real_cisco_plan() -> None:
     assert by_id["isakmp_sa"].samples == 2
     assert by_id["ipsec_sa"].wider == ("show crypto ipsec sa",)
     assert by_id["crypto_acl"].variables == ("crypto_acl",)
+
+
+def test_two_steps_resolving_to_one_command_run_it_once(clock: FakeClock) -> None:
+    steps = [
+        PlanStep("a", "show interfaces {source_interface}"),
+        PlanStep("b", "show interfaces {crypto_interface}"),
+    ]
+
+    def same(capture: DeviceCapture, peer: str) -> Derivation:
+        return Derivation(values={"source_interface": "Gi0/1", "crypto_interface": "Gi0/1"})
+
+    runner = FakeRunner({"show interfaces Gi0/1": "up"}, clock)
+    device = DeviceCapture("R1", "cisco_ios")
+    run_plan(runner, steps, device=device, peer="10.2.2.1", interval=0, clock=clock, deriver=same)
+    assert [c for c, _, _ in runner.calls] == ["show interfaces Gi0/1"]
+    assert len(device.captures) == 1

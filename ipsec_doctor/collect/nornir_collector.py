@@ -1,0 +1,592 @@
+"""Live collection: one Nornir task per host, netmiko sessions, the shared plan runner.
+
+Contract:
+- :func:`build_nornir` makes a Nornir from an inventory directory (SimpleInventory
+  ``hosts.yaml`` + optional ``groups.yaml`` / ``defaults.yaml``; threaded runner; Nornir's own
+  log file off) or from a Nornir config file. Broken YAML or a bad inventory is a
+  :class:`~ipsec_doctor.errors.ConfigError` naming the file and line.
+- :func:`collect_devices` runs one task per requested host in parallel (threaded runner,
+  ``num_workers`` of the Nornir). Each task opens the host's netmiko connection through
+  Nornir (``host.open_connection`` / ``host.get_connection("netmiko", ...)``), runs the
+  host platform's plan with :func:`~ipsec_doctor.collect.plan_runner.run_plan` and closes the
+  connection. It returns a :class:`~ipsec_doctor.model.capture.CaptureSet` with one
+  :class:`~ipsec_doctor.model.capture.DeviceCapture` per host: a host that could not be
+  reached or logged into has ``error`` set (and no captures); a host that failed midway keeps
+  its partial captures. It never raises for a device problem.
+- Host settings: ``platform`` is the ipsec-doctor platform; netmiko's device type is the plan's
+  ``netmiko_device_type`` unless ``connection_options.netmiko.platform`` overrides it.
+  ``connection_options.netmiko.extras`` pass through to netmiko's ``ConnectHandler``
+  (``conn_timeout``, ``auth_timeout``, ``banner_timeout``, ``read_timeout_override``,
+  ``disabled_algorithms``, ``ssh_config_file``, ``global_delay_factor``, ``fast_cli`` ...),
+  except ipsec-doctor's own keys, which are removed first: ``allow_sha1`` (see
+  :mod:`~ipsec_doctor.collect.netmiko_errors`) and ``read_timeout`` (seconds per command,
+  instead of the plan's). Username, password and enable secret come from the inventory
+  (``extras.secret``, or ``data.secret``), else from ``IPSEC_DOCTOR_USERNAME``,
+  ``IPSEC_DOCTOR_PASSWORD`` and ``IPSEC_DOCTOR_SECRET``.
+- One round trip per command: after login the runner enters enable mode when there is a
+  secret, sets TCP_NODELAY on the SSH socket, finds the prompt ONCE, and then sends each command
+  with ``send_command(cmd, expect_string=<that prompt, anchored>, read_timeout=...,
+  auto_find_prompt=False, strip_prompt=True, strip_command=True)``. ``fast_cli`` is on (netmiko's
+  delay factor 0.1) unless the inventory says otherwise.
+- After a command timeout the runner reads up to the prompt again; if the prompt does not come
+  back the session counts as lost and the plan runner's single reconnect opens a new one.
+- No netmiko session log unless :attr:`CollectOptions.session_log_dir` is set; then one
+  ``<host>.log`` per host, written by :class:`~ipsec_doctor.collect.redaction.
+  RedactingSessionLog` with netmiko's ``no_log`` holding the password and secret (netmiko
+  #2597/#3307) and every line redacted as captures are. During collection netmiko's and
+  paramiko's loggers carry a :class:`~ipsec_doctor.collect.redaction.RedactingLogFilter`.
+- The progress callback is called from worker threads, one call at a time (serialised here).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from netmiko import BaseConnection
+from nornir import InitNornir
+from nornir.core import Nornir
+from nornir.core.configuration import Config
+from nornir.core.inventory import Host
+from nornir.core.task import Result, Task
+
+from ipsec_doctor.collect.base import (
+    Clock,
+    CommandCollectionError,
+    ConnectionLostError,
+    DeviceCollectionError,
+    ProgressCallback,
+    ProgressEvent,
+    SystemClock,
+)
+from ipsec_doctor.collect.netmiko_errors import command_error, connect_error
+from ipsec_doctor.collect.plan_runner import Deriver, PlanInfo, plan_info, run_plan
+from ipsec_doctor.collect.redaction import RedactingLogFilter, RedactingSessionLog, redact
+from ipsec_doctor.errors import ConfigError, IpsecDoctorError, UsageError
+from ipsec_doctor.model.capture import CaptureSet, CommandCapture, DeviceCapture, Outcome
+
+ENV_USERNAME = "IPSEC_DOCTOR_USERNAME"
+ENV_PASSWORD = "IPSEC_DOCTOR_PASSWORD"
+ENV_SECRET = "IPSEC_DOCTOR_SECRET"
+DEFAULT_WORKERS = 20
+CONNECTION = "netmiko"
+
+# ipsec-doctor's own keys in connection_options.netmiko.extras (never passed to netmiko)
+_OWN_EXTRAS = ("allow_sha1", "read_timeout")
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """How live collection behaves (defaults suit a check; an audit may lower timeouts)."""
+
+    session_log_dir: Path | None = None  # one redacted <host>.log per host when set
+    read_timeout: float | None = None  # seconds per command; None: the plan's
+    conn_timeout: float | None = None  # TCP connect timeout; None: inventory or netmiko's 10 s
+    fast_cli: bool = True
+    global_delay_factor: float | None = None  # None: netmiko's (0.1 with fast_cli)
+    deriver: Deriver | None = None  # plan variables; None: the parse layer
+    resync_timeout: float = 5.0  # after a command timeout, how long to wait for the prompt
+
+
+# -- building Nornir ----------------------------------------------------------------------------
+
+
+def _yaml_location(exc: BaseException, fallback: Path) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is None:
+        return str(fallback)
+    name = getattr(mark, "name", "") or ""
+    where = name if name and not name.startswith("<") else str(fallback)
+    return f"{where}:{int(getattr(mark, 'line', 0)) + 1}"
+
+
+def _check_yaml_file(path: Path, kind: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"{_yaml_location(exc, path)}: invalid YAML in {kind}: {problem}"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {kind}: {exc.strerror or exc}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}:1: {kind} must be a mapping, found {type(loaded).__name__}")
+    return loaded
+
+
+def _check_inventory(hosts_file: Path, groups_file: Path, defaults_file: Path) -> None:
+    hosts = _check_yaml_file(hosts_file, "hosts")
+    groups = _check_yaml_file(groups_file, "groups") if groups_file.is_file() else {}
+    if defaults_file.is_file():
+        _check_yaml_file(defaults_file, "defaults")
+    for kind, path, entries in (("host", hosts_file, hosts), ("group", groups_file, groups)):
+        for name, entry in entries.items():
+            if entry is not None and not isinstance(entry, dict):
+                raise ConfigError(f"{path}: {kind} {name!r} must be a mapping")
+            for group in (entry or {}).get("groups") or ():
+                if group not in groups:
+                    raise ConfigError(
+                        f"{path}: {kind} {name!r} names group {group!r}, which "
+                        f"{groups_file.name} does not define"
+                    )
+
+
+def build_nornir(
+    inventory_dir: Path | None = None,
+    config_file: Path | None = None,
+    num_workers: int | None = DEFAULT_WORKERS,
+) -> Nornir:
+    """Nornir from an inventory directory or a config file (see module contract)."""
+    if (inventory_dir is None) == (config_file is None):
+        raise UsageError("give exactly one of an inventory directory or a Nornir config file")
+    runner = {"plugin": "threaded", "options": {"num_workers": num_workers or DEFAULT_WORKERS}}
+    try:
+        if config_file is not None:
+            if not config_file.is_file():
+                raise ConfigError(f"{config_file}: no such Nornir config file")
+            _check_yaml_file(config_file, "Nornir config")
+            kwargs: dict[str, Any] = {"runner": runner} if num_workers else {}
+            return InitNornir(config_file=str(config_file), **kwargs)
+        assert inventory_dir is not None
+        hosts_file = inventory_dir / "hosts.yaml"
+        if not hosts_file.is_file():
+            raise ConfigError(f"{inventory_dir}: no hosts.yaml (a Nornir SimpleInventory)")
+        groups_file = inventory_dir / "groups.yaml"
+        defaults_file = inventory_dir / "defaults.yaml"
+        _check_inventory(hosts_file, groups_file, defaults_file)
+        return InitNornir(
+            runner=runner,
+            inventory={
+                "plugin": "SimpleInventory",
+                "options": {
+                    "host_file": str(hosts_file),
+                    "group_file": str(groups_file),
+                    "defaults_file": str(defaults_file),
+                },
+            },
+            logging={"enabled": False},
+        )
+    except IpsecDoctorError:
+        raise
+    except Exception as exc:  # ruamel / nornir errors: name the file, and the line if known
+        source = config_file or inventory_dir or Path(".")
+        first = " ".join(str(exc).split())[:300]
+        raise ConfigError(f"{_yaml_location(exc, source)}: {type(exc).__name__}: {first}") from exc
+
+
+# -- one host's session -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """What opening one host's netmiko session needs (resolved inventory + environment)."""
+
+    name: str
+    platform: str
+    hostname: str
+    port: int | None
+    username: str
+    password: str
+    secret: str
+    device_type: str
+    extras: dict[str, Any]
+    allow_sha1: bool = False
+    read_timeout: float | None = None
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        return tuple(v for v in (self.password, self.secret) if v)
+
+
+def host_settings(host: Host, options: CollectOptions | None = None) -> HostSettings:
+    """Resolve ``host``'s netmiko parameters (inventory, then environment)."""
+    options = options or CollectOptions()
+    params = host.get_connection_parameters(CONNECTION)
+    platform = host.platform or ""
+    if not platform:
+        raise ConfigError(f"host {host.name}: no 'platform' (cisco_ios, strongswan, ...)")
+    info = plan_info(platform)
+    overridden = params.platform is not None and params.platform != platform
+    device_type = str(params.platform) if overridden else info.netmiko_device_type
+    extras: dict[str, Any] = dict(params.extras or {})
+    own = {key: extras.pop(key) for key in _OWN_EXTRAS if key in extras}
+    secret = str(
+        extras.pop("secret", "") or host.data.get("secret") or os.environ.get(ENV_SECRET, "")
+    )
+    extras.setdefault("fast_cli", options.fast_cli)
+    if options.global_delay_factor is not None:
+        extras.setdefault("global_delay_factor", options.global_delay_factor)
+    if options.conn_timeout is not None:
+        extras.setdefault("conn_timeout", options.conn_timeout)
+    timeout = own.get("read_timeout")
+    return HostSettings(
+        name=host.name,
+        platform=platform,
+        hostname=str(params.hostname or host.name),
+        port=int(params.port) if params.port else None,
+        username=str(params.username or os.environ.get(ENV_USERNAME, "")),
+        password=str(params.password or os.environ.get(ENV_PASSWORD, "")),
+        secret=secret,
+        device_type=device_type,
+        extras=extras,
+        allow_sha1=bool(own.get("allow_sha1", False)),
+        read_timeout=float(timeout) if timeout is not None else None,
+    )
+
+
+class NetmikoCommandRunner:
+    """A :class:`~ipsec_doctor.collect.base.CommandRunner` over one host's netmiko session."""
+
+    def __init__(
+        self,
+        host: Host,
+        config: Config,
+        settings: HostSettings,
+        options: CollectOptions,
+    ) -> None:
+        self.host = host
+        self.config = config
+        self.settings = settings
+        self.options = options
+        self.prompt = ""
+        self.pattern = ""
+        self.enable_error = ""
+        self._stuck = ""
+        self._log_count = 0
+
+    @property
+    def device(self) -> str:
+        return self.settings.name
+
+    @property
+    def connection(self) -> BaseConnection:
+        conn: BaseConnection = self.host.get_connection(CONNECTION, self.config)
+        return conn
+
+    def _session_log(self) -> RedactingSessionLog | None:
+        directory = self.options.session_log_dir
+        if directory is None:
+            return None
+        directory.mkdir(parents=True, exist_ok=True)
+        self._log_count += 1
+        suffix = "" if self._log_count == 1 else f".{self._log_count}"
+        return RedactingSessionLog(
+            file_name=str(directory / f"{self.settings.name}{suffix}.log"),
+            no_log={"password": self.settings.password, "secret": self.settings.secret},
+        )
+
+    def open(self) -> None:
+        """Log in, enable, TCP_NODELAY, find the prompt once. Raises DeviceCollectionError."""
+        s = self.settings
+        extras = dict(s.extras)
+        if s.secret:
+            extras["secret"] = s.secret
+        session_log = self._session_log()
+        if session_log is not None:
+            extras["session_log"] = session_log
+        try:
+            if CONNECTION in self.host.connections:
+                self.host.close_connection(CONNECTION)
+            self.host.open_connection(
+                CONNECTION,
+                configuration=self.config,
+                hostname=s.hostname,
+                username=s.username,
+                password=s.password,
+                port=s.port,
+                platform=s.device_type,
+                extras=extras,
+                default_to_host_attributes=False,
+            )
+            conn = self.connection
+            _set_nodelay(conn)
+            if s.secret:
+                try:
+                    conn.enable()
+                except ValueError:  # netmiko: "Failed to enter enable mode ..."
+                    self.enable_error = (
+                        f"{s.name}: enable refused (wrong enable secret?); collecting in user "
+                        "mode, privileged commands will be refused"
+                    )
+            self.prompt = conn.find_prompt()
+        except Exception as exc:
+            self.close()
+            raise connect_error(
+                exc,
+                device=s.name,
+                host=s.hostname,
+                port=s.port,
+                username=s.username,
+                known=s.known,
+                allow_sha1=s.allow_sha1,
+            ) from None
+        self.pattern = rf"(?:^|[\r\n]){re.escape(self.prompt.strip())}\s*$"
+        self._stuck = ""
+
+    def run(self, command: str, *, sample: int, read_timeout: float) -> str:
+        if self._stuck:
+            raise ConnectionLostError(self._stuck, device=self.device, command=command)
+        timeout = self.settings.read_timeout or self.options.read_timeout or read_timeout
+        try:
+            output = self.connection.send_command(
+                command,
+                expect_string=self.pattern,
+                read_timeout=timeout,
+                auto_find_prompt=False,
+                strip_prompt=True,
+                strip_command=True,
+            )
+        except Exception as exc:
+            error = command_error(
+                exc,
+                device=self.device,
+                command=command,
+                read_timeout=timeout,
+                known=self.settings.known,
+            )
+            if error.outcome is Outcome.TIMEOUT:
+                self._resync(command)
+            raise error from None
+        return output if isinstance(output, str) else str(output)
+
+    def _resync(self, command: str) -> None:
+        try:
+            self.connection.read_until_pattern(
+                pattern=self.pattern, read_timeout=self.options.resync_timeout
+            )
+        except Exception:
+            self._stuck = (
+                f"{self.device}: the session did not return to the prompt after {command!r} "
+                "timed out"
+            )
+
+    def reconnect(self) -> bool:
+        try:
+            self.open()
+        except DeviceCollectionError:
+            return False
+        return True
+
+    def close(self) -> None:
+        if CONNECTION in self.host.connections:
+            try:
+                self.host.close_connection(CONNECTION)
+            except Exception:  # closing a dead session may fail: nothing to do about it
+                self.host.connections.pop(CONNECTION, None)
+
+
+def _set_nodelay(conn: BaseConnection) -> None:
+    """Send each command at once (no Nagle delay waiting for the echo's ACK)."""
+    try:
+        channel: Any = conn.remote_conn
+        sock = channel.get_transport().sock
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):
+        pass  # not a TCP socket (proxy command, telnet, serial): nothing to tune
+
+
+# -- the Nornir task -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    peer_for_host: Mapping[str, str]
+    interval: float | None
+    clock: Clock
+    options: CollectOptions
+    progress: ProgressCallback | None
+
+
+def _serialised(progress: ProgressCallback | None) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    lock = threading.Lock()
+
+    def call(event: ProgressEvent) -> None:
+        with lock:
+            progress(event)
+
+    return call
+
+
+def collect_host(task: Task, job: _Job) -> Result:
+    """The Nornir task: collect one host's plan; the result is its DeviceCapture."""
+    host = task.host
+    capture = DeviceCapture(
+        name=host.name,
+        platform=host.platform or "",
+        host=str(host.hostname or ""),
+        started_at=datetime.now(UTC),
+    )
+    runner: NetmikoCommandRunner | None = None
+    try:
+        settings = host_settings(host, job.options)
+        info: PlanInfo = plan_info(settings.platform)
+        runner = NetmikoCommandRunner(host, task.nornir.config, settings, job.options)
+        runner.open()
+        capture.hostname = runner.prompt.rstrip("#>$% ").strip()
+        if runner.enable_error:
+            capture.captures.append(
+                CommandCapture("enable", 1, Outcome.REJECTED, "", error=runner.enable_error)
+            )
+        run_plan(
+            runner,
+            info.steps,
+            device=capture,
+            peer=job.peer_for_host[host.name],
+            interval=job.interval,
+            clock=job.clock,
+            read_timeout=info.read_timeout,
+            deriver=job.options.deriver,
+            known_secrets=settings.known,
+            progress=job.progress,
+        )
+    except (DeviceCollectionError, ConfigError, UsageError) as exc:
+        capture.error = redact(str(exc), _known(host))
+    except CommandCollectionError as exc:  # should not escape the plan runner; be safe
+        capture.error = redact(str(exc), _known(host))
+    except Exception as exc:  # never lose the host's partial captures to a bug
+        capture.error = redact(
+            f"{host.name}: internal error: {type(exc).__name__}: {exc}", _known(host)
+        )
+    finally:
+        if runner is not None:
+            runner.close()
+    if capture.error and job.progress is not None:
+        job.progress(ProgressEvent(host.name, "", 1, None, message=capture.error))
+    return Result(host=host, result=capture, failed=bool(capture.error))
+
+
+def _known(host: Host) -> tuple[str, ...]:
+    try:
+        s = host.get_connection_parameters(CONNECTION)
+        extras = s.extras or {}
+        values = (s.password, extras.get("secret"), os.environ.get(ENV_PASSWORD))
+    except Exception:
+        values = (host.password, None, os.environ.get(ENV_PASSWORD))
+    return tuple(str(v) for v in (*values, os.environ.get(ENV_SECRET)) if v)
+
+
+@contextmanager
+def _log_redaction(known: Iterable[str]) -> Iterator[None]:
+    log_filter = RedactingLogFilter(known)
+    loggers = [logging.getLogger(name) for name in ("netmiko", "paramiko")]
+    for logger in loggers:
+        logger.addFilter(log_filter)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(log_filter)
+
+
+def as_nornir(nornir_or_inventory: Nornir | Path | str, num_workers: int | None = None) -> Nornir:
+    """A Nornir as given, or built from an inventory directory or a config file path."""
+    if isinstance(nornir_or_inventory, Nornir):
+        return nornir_or_inventory
+    path = Path(nornir_or_inventory)
+    if path.is_dir():
+        return build_nornir(inventory_dir=path, num_workers=num_workers or DEFAULT_WORKERS)
+    return build_nornir(config_file=path, num_workers=num_workers)
+
+
+def select_hosts(nr: Nornir, hosts: Sequence[str]) -> Nornir:
+    """``nr`` filtered to ``hosts``; unknown names are a UsageError."""
+    unknown = [h for h in hosts if h not in nr.inventory.hosts]
+    if unknown:
+        known = ", ".join(sorted(nr.inventory.hosts)[:20])
+        raise UsageError(f"not in the inventory: {', '.join(unknown)} (hosts: {known})")
+    wanted = set(hosts)
+    return nr.filter(filter_func=lambda h: h.name in wanted)
+
+
+def run_on_hosts(
+    nr: Nornir,
+    hosts: Sequence[str],
+    task: Callable[..., Result],
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Run ``task`` on ``hosts`` in parallel; ``{host: result or the exception}``."""
+    selected = select_hosts(nr, hosts)
+    known: list[str] = []
+    for name in hosts:
+        known.extend(_known(nr.inventory.hosts[name]))
+    with _log_redaction(known):
+        results = selected.run(task=task, name=task.__name__, **kwargs)
+    found: dict[str, Any] = {}
+    for name in hosts:
+        multi = results.get(name)
+        if multi is None or not len(multi):
+            found[name] = None
+        elif multi[0].exception is not None:
+            found[name] = multi[0].exception
+        else:
+            found[name] = multi[0].result
+    return found
+
+
+def collect_devices(
+    nornir_or_inventory: Nornir | Path | str,
+    hosts: Sequence[str],
+    peer_for_host: Mapping[str, str],
+    interval: float | None,
+    clock: Clock | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    options: CollectOptions | None = None,
+    peer: str = "",
+) -> CaptureSet:
+    """Collect ``hosts`` live, each for its peer in ``peer_for_host`` (see module contract).
+
+    ``interval`` is the sampling interval in seconds (``None``: one sample only); ``clock``
+    defaults to the system clock. ``peer`` is the run's main peer (default: the first host's).
+    """
+    missing = [h for h in hosts if h not in peer_for_host]
+    if missing:
+        raise UsageError(f"no peer given for {', '.join(missing)}")
+    nr = as_nornir(nornir_or_inventory)
+    job = _Job(
+        peer_for_host=dict(peer_for_host),
+        interval=interval,
+        clock=clock or SystemClock(),
+        options=options or CollectOptions(),
+        progress=_serialised(progress),
+    )
+    started = datetime.now(UTC)
+    results = run_on_hosts(nr, hosts, collect_host, job=job)
+    capture_set = CaptureSet(
+        peer=peer or (peer_for_host[hosts[0]] if hosts else ""), started_at=started
+    )
+    for name in hosts:
+        result = results[name]
+        if isinstance(result, DeviceCapture):
+            capture_set.devices[name] = result
+            continue
+        host = nr.inventory.hosts[name]
+        reason = (
+            f"{name}: internal error: {type(result).__name__}: {result}"
+            if isinstance(result, BaseException)
+            else f"{name}: not collected"
+        )
+        capture_set.devices[name] = DeviceCapture(
+            name=name,
+            platform=host.platform or "",
+            host=str(host.hostname or ""),
+            error=redact(reason, _known(host)),
+            started_at=started,
+        )
+    return capture_set
