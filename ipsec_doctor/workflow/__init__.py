@@ -1,0 +1,1 @@
+"""ipsec_doctor.workflow: collect → parse → diagnose → Report, shared by every mode."""
