@@ -202,10 +202,7 @@ def facts_from_capture(capture: DeviceCapture, peer: str) -> HostFacts:
 
 def discovery_steps(platform: str) -> list[PlanStep]:
     """The commands that tell a device's crypto peers and own addresses."""
-    commands = DISCOVERY_COMMANDS.get(platform)
-    if commands is None:
-        plan_commands = getattr(plan_info(platform), "discovery", None)
-        commands = tuple(plan_commands or ())
+    commands = plan_info(platform).discovery or DISCOVERY_COMMANDS.get(platform, ())
     return [PlanStep(id=f"discovery{i}", command=c) for i, c in enumerate(commands)]
 
 

@@ -39,10 +39,7 @@ import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from ipsec_doctor.collect.base import (
     Clock,
@@ -55,6 +52,7 @@ from ipsec_doctor.collect.base import (
 from ipsec_doctor.collect.redaction import redact
 from ipsec_doctor.errors import ConfigError, UsageError
 from ipsec_doctor.model.capture import CommandCapture, DeviceCapture, Outcome
+from ipsec_doctor.platforms.loader import load_platform
 
 DEFAULT_READ_TIMEOUT = 20.0
 
@@ -471,48 +469,23 @@ class PlanInfo:
     read_timeout: float
     netmiko_device_type: str
     wider_patterns: tuple[tuple[str, tuple[str, ...]], ...]
-
-
-_PLATFORMS_DIR = Path(__file__).resolve().parent.parent / "platforms"
-_PLAN_CACHE: dict[str, PlanInfo] = {}
-
-
-def _raw_plan(platform: str) -> Any:
-    """The platform plan: through the platform loader when there is one, else its YAML."""
-    try:
-        loader = importlib.import_module("ipsec_doctor.platforms.loader")
-    except ImportError:
-        loader = None
-    load = getattr(loader, "load_platform", None) or getattr(loader, "load_plan", None)
-    if callable(load):
-        return load(platform)
-    if (
-        not re.fullmatch(r"[a-z0-9_]+", platform)
-        or not (_PLATFORMS_DIR / f"{platform}.yaml").is_file()
-    ):
-        known = sorted(p.stem for p in _PLATFORMS_DIR.glob("*.yaml"))
-        raise UsageError(f"unknown platform {platform!r}; known: {', '.join(known)}")
-    path = _PLATFORMS_DIR / f"{platform}.yaml"
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    discovery: tuple[str, ...] = ()  # the plan's own discovery commands, if it names any
 
 
 def plan_info(platform: str) -> PlanInfo:
-    """The steps, read timeout, netmiko device type and wider outputs of ``platform``'s plan."""
-    cached = _PLAN_CACHE.get(platform)
-    if cached is not None:
-        return cached
-    plan = _raw_plan(platform)
+    """Steps, read timeout, netmiko device type and wider outputs of ``platform``'s plan.
+
+    The plan comes from the validating platform loader (a bad or unknown plan is its
+    :class:`~ipsec_doctor.errors.ConfigError`).
+    """
+    plan = load_platform(platform)
     steps = tuple(steps_from_plan(plan))
-    device_type = _get(plan, "netmiko_device_type") or platform
-    info = PlanInfo(
+    discovery = (plan.extra or {}).get("discovery") or ()
+    return PlanInfo(
         platform=platform,
         steps=steps,
         read_timeout=plan_read_timeout(plan),
-        netmiko_device_type=str(device_type),
+        netmiko_device_type=str(plan.netmiko_device_type or platform),
         wider_patterns=tuple((s.command, s.wider) for s in steps if s.wider),
+        discovery=tuple(str(c) for c in discovery) if isinstance(discovery, list) else (),
     )
-    _PLAN_CACHE[platform] = info
-    return info
