@@ -1,0 +1,699 @@
+"""Stage ``ipsec``: does phase 2 come up with the peer?
+
+Guide, "Does the router successfully negotiate IPSec tunnels with its peer?" and "Compare
+configuration on both sides for symmetry": at least one common transform set, mirror-image
+crypto ACLs, the same PFS demand and compatible lifetimes. The engine never lets these codes
+out while phase 1 is down.
+
+On IOS ``IPSec policy invalidated proposal with error N`` tells the two failures apart: 32 is
+the selectors (PROXY_ID_MISMATCH), 256 the transforms (TRANSFORM_SET_MISMATCH). Parsers put
+the number in ``LogEvent.detail["error"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ipsec_doctor.diagnose.compare import (
+    GROUP_RANK,
+    cidr,
+    compare_policies,
+    compare_transform_sets,
+    ios_wildcard,
+    networks_overlap,
+    normalize_group,
+    same_interface,
+    stronger_transforms,
+    transform_key,
+)
+from ipsec_doctor.diagnose.context import End, Tunnel, first, parse_address
+from ipsec_doctor.diagnose.fixes import render, term
+from ipsec_doctor.diagnose.rules.traffic import crypto_acl_lines
+from ipsec_doctor.model.events import Event
+from ipsec_doctor.model.findings import Code, Finding, Severity
+from ipsec_doctor.model.state import (
+    CryptoMapEntry,
+    Evidence,
+    IPNetwork,
+    LogEvent,
+    TransformSet,
+)
+
+UNDECIDABLE = (
+    "neither side can be shown to be the deviating one; by convention the remote end is changed"
+)
+
+
+def _pair(t: Tunnel) -> tuple[End, CryptoMapEntry, End, CryptoMapEntry] | None:
+    """The two crypto map entries that name each other (both ends read)."""
+    both = t.both
+    if both is None:
+        return None
+    local, remote = both
+    if not local.entries or not remote.entries:
+        return None
+    return local, local.entries[0], remote, remote.entries[0]
+
+
+def _invalidated(t: Tunnel, error: str) -> list[tuple[End, LogEvent]]:
+    found: list[tuple[End, LogEvent]] = []
+    for end in t.ends:
+        for event in end.events(Event.PHASE2_POLICY_INVALIDATED):
+            code = event.detail.get("error", "").strip()
+            if code == error:
+                found.append((end, event))
+            elif not code:
+                # no number: the message beside it decides
+                near_t = end.neighbours(event, Event.PHASE2_TRANSFORM_REJECTED)
+                near_p = end.neighbours(event, Event.PHASE2_PROXY_REJECTED)
+                if (error == "256" and near_t and not near_p) or (
+                    error == "32" and near_p and not near_t
+                ):
+                    found.append((end, event))
+    return found
+
+
+def _events(t: Tunnel, *names: str) -> list[tuple[End, LogEvent]]:
+    return [(end, event) for end in t.ends for event in end.events(*names)]
+
+
+def _ev(pairs: Sequence[tuple[End, LogEvent]]) -> list[Evidence | None]:
+    return [end.ev(event.source) for end, event in pairs]
+
+
+def _phase2_up(t: Tunnel) -> bool:
+    return t.local.has_ipsec
+
+
+# ------------------------------------------------------------------ transform sets
+
+
+def _sets_of(end: End, entry: CryptoMapEntry) -> list[TransformSet] | None:
+    known = end.state.transform_sets
+    if known is None or not entry.transform_sets:
+        return None
+    by_name = {ts.name: ts for ts in known}
+    found = [by_name[n] for n in entry.transform_sets if n in by_name]
+    return found if len(found) == len(entry.transform_sets) else None
+
+
+def _transform_words(platform: str, ts: TransformSet) -> str:
+    return " ".join(term(platform, "transform", t) for t in ts.transforms)
+
+
+def transform_set_mismatch(t: Tunnel) -> list[Finding]:
+    if _phase2_up(t):
+        return []
+    events = _events(t, Event.PHASE2_TRANSFORM_REJECTED) + _invalidated(t, "256")
+    generic = _events(t, Event.PHASE2_PROPOSAL_REJECTED)
+    pair = _pair(t)
+    comparison = None
+    if pair is not None:
+        local, le, remote, re_ = pair
+        ls, rs = _sets_of(local, le), _sets_of(remote, re_)
+        if ls and rs:
+            comparison = compare_transform_sets(ls, rs)
+    mismatch = comparison is not None and not comparison.matches
+    if generic and not events and (mismatch or comparison is None) and not _pfs_differs(t):
+        events = generic  # phase-2 "atts not acceptable" with nothing better to explain it
+    if not events and not mismatch:
+        return []
+    detail: dict[str, object] = {}
+    evidence: list[Evidence | None] = _ev(events)
+    fix_end: End | None = t.remote if t.remote is not None and t.remote.reachable else None
+    reason = UNDECIDABLE
+    fix = ""
+    if comparison is not None and comparison.closest is not None and pair is not None:
+        local, le, remote, re_ = pair
+        lts, rts = comparison.closest
+        detail.update(
+            {
+                "local": {"name": lts.name, "transforms": list(lts.transforms)},
+                "remote": {"name": rts.name, "transforms": list(rts.transforms)},
+                "differing": sorted(transform_key(lts) ^ transform_key(rts)),
+            }
+        )
+        evidence += [
+            local.ev(lts.source),
+            remote.ev(rts.source),
+            local.ev(le.source),
+            remote.ev(re_.source),
+        ]
+        vote = stronger_transforms(lts.transforms, rts.transforms)
+        if vote < 0:
+            fix_end, model, entry = local, rts, le
+            reason = f"{local.name}'s transform set is the weaker; it adopts {remote.name}'s"
+        else:
+            fix_end, model, entry = remote, lts, re_
+            if vote > 0:
+                reason = f"{remote.name}'s transform set is the weaker; it adopts {local.name}'s"
+        fix = render(
+            "TRANSFORM_SET_MISMATCH",
+            fix_end.platform,
+            name=model.name,
+            transforms=_transform_words(fix_end.platform, model),
+            mode=model.mode,
+            map_name=entry.name,
+            seq=entry.sequence,
+        )
+    if not fix:
+        fix = render("TRANSFORM_SET_MISMATCH/compare", t.fix_platform(fix_end))
+    detail["fix_reason"] = reason
+    summary = (
+        f"{t.local.name}: no transform set is common to {t.local.name} and "
+        f"{t.other_name(t.local)} ({t.local.peer_label}), so phase 2 fails"
+    )
+    if "differing" in detail:
+        summary += f" (differing: {', '.join(detail['differing'])})"  # type: ignore[arg-type]
+    return [
+        t.finding(
+            Code.TRANSFORM_SET_MISMATCH,
+            t.local,
+            summary,
+            evidence=evidence,
+            fix=fix,
+            fix_device=t.fix_target(fix_end),
+            detail=detail,
+        )
+    ]
+
+
+# ------------------------------------------------------------------ selectors
+
+
+def _selector_pairs(
+    end: End, entry: CryptoMapEntry
+) -> list[tuple[IPNetwork | None, IPNetwork | None]]:
+    lines = crypto_acl_lines(end, entry)
+    if lines:
+        return [(a.source_net, a.destination_net) for a in lines]
+    return [(s, d) for s in entry.local_selectors for d in entry.remote_selectors]
+
+
+def _lans(end: End) -> list[IPNetwork]:
+    """Networks that certainly belong to ``end``'s own side (connected interfaces)."""
+    nets: list[IPNetwork] = []
+    if end.state.config is not None:
+        nets += [a.network for a in end.state.config.interface_addresses.values()]
+    nets += [i.address.network for i in end.state.interfaces.values() if i.address is not None]
+    route = end.route("route_local_lan")
+    if route is not None and route.found and route.connected and route.prefix is not None:
+        nets.append(route.prefix)
+    return nets
+
+
+def _inside(nets: Sequence[IPNetwork], candidates: Sequence[IPNetwork]) -> bool:
+    return bool(nets) and all(
+        any(n.version == c.version and n.subnet_of(c) for c in candidates)  # type: ignore[arg-type]
+        for n in nets
+    )
+
+
+def _mirror_fix_side(
+    local: End, le: CryptoMapEntry, remote: End, re_: CryptoMapEntry
+) -> tuple[End, str]:
+    """Which side's ACL to change so the two become mirrors, and why."""
+    votes: list[tuple[End, str]] = []
+    local_lans, remote_lans = _lans(local), _lans(remote)
+    if set(le.local_selectors) != set(re_.remote_selectors):
+        if _inside(le.local_selectors, local_lans) and not _inside(
+            re_.remote_selectors, local_lans
+        ):
+            votes.append(
+                (
+                    remote,
+                    f"{remote.name}'s destination does not name "
+                    f"{local.name}'s LAN {', '.join(map(str, le.local_selectors))}",
+                )
+            )
+        elif _inside(re_.remote_selectors, local_lans) and not _inside(
+            le.local_selectors, local_lans
+        ):
+            votes.append((local, f"{local.name}'s source is not its own LAN"))
+    if set(le.remote_selectors) != set(re_.local_selectors):
+        if _inside(re_.local_selectors, remote_lans) and not _inside(
+            le.remote_selectors, remote_lans
+        ):
+            votes.append(
+                (
+                    local,
+                    f"{local.name}'s destination does not name {remote.name}'s "
+                    f"LAN {', '.join(map(str, re_.local_selectors))}",
+                )
+            )
+        elif _inside(le.remote_selectors, remote_lans) and not _inside(
+            re_.local_selectors, remote_lans
+        ):
+            votes.append((remote, f"{remote.name}'s source is not its own LAN"))
+    sides = {id(end) for end, _ in votes}
+    if len(sides) == 1:
+        return votes[0][0], "; ".join(why for _, why in votes)
+    return remote, UNDECIDABLE + " (both ACLs name networks the other does not)"
+
+
+def _acl_lines(platform: str, pairs: Sequence[tuple[IPNetwork | None, IPNetwork | None]]) -> str:
+    if platform == "strongswan":
+        return "\n".join(f"  local_ts = {cidr(d)}\n  remote_ts = {cidr(s)}" for s, d in pairs)
+    return "\n".join(f" permit ip {ios_wildcard(d)} {ios_wildcard(s)}" for s, d in pairs)
+
+
+def proxy_id_mismatch(t: Tunnel) -> list[Finding]:
+    events = _events(t, Event.PHASE2_PROXY_REJECTED) + _invalidated(t, "32")
+    if _phase2_up(t):
+        events = []  # old rejections; SAs are up now
+    pair = _pair(t)
+    mirror_broken = False
+    detail: dict[str, object] = {}
+    evidence: list[Evidence | None] = _ev(events)
+    fix_end: End | None = t.remote if t.remote is not None and t.remote.reachable else None
+    reason = UNDECIDABLE
+    fix = ""
+    if pair is not None:
+        local, le, remote, re_ = pair
+        if (
+            le.local_selectors
+            and le.remote_selectors
+            and re_.local_selectors
+            and re_.remote_selectors
+        ):
+            mirror_broken = set(le.local_selectors) != set(re_.remote_selectors) or set(
+                le.remote_selectors
+            ) != set(re_.local_selectors)
+        if mirror_broken or events:
+            detail.update(
+                {
+                    "local": {
+                        "acl": le.acl,
+                        "local": [str(n) for n in le.local_selectors],
+                        "remote": [str(n) for n in le.remote_selectors],
+                    },
+                    "remote": {
+                        "acl": re_.acl,
+                        "local": [str(n) for n in re_.local_selectors],
+                        "remote": [str(n) for n in re_.remote_selectors],
+                    },
+                }
+            )
+            evidence += [local.ev(le.source), remote.ev(re_.source)]
+            for end, entry in ((local, le), (remote, re_)):
+                evidence += [end.ev(a.source) for a in crypto_acl_lines(end, entry) or []]
+        if mirror_broken:
+            fix_end, reason = _mirror_fix_side(local, le, remote, re_)
+            other, other_entry = (remote, re_) if fix_end is local else (local, le)
+            own_entry = le if fix_end is local else re_
+            fix = render(
+                "PROXY_ID_MISMATCH",
+                fix_end.platform,
+                acl=own_entry.acl,
+                acl_lines=_acl_lines(fix_end.platform, _selector_pairs(other, other_entry)),
+                other=other.name,
+            )
+    if not mirror_broken and not events:
+        return []
+    if not fix:
+        fix = render("PROXY_ID_MISMATCH/compare", t.fix_platform(fix_end))
+    detail["fix_reason"] = reason
+    severity = None
+    if _phase2_up(t):
+        severity = Severity.WARNING
+        detail["note"] = "SAs are up (negotiated from one side); the other side's initiation fails"
+    return [
+        t.finding(
+            Code.PROXY_ID_MISMATCH,
+            t.local,
+            f"{t.local.name}: the crypto ACLs of {t.local.name} and {t.other_name(t.local)} "
+            f"({t.local.peer_label}) are not mirror images, so the proxy identities are refused"
+            + ("" if fix_end is None else f"; change {fix_end.name}"),
+            evidence=evidence,
+            fix=fix,
+            fix_device=t.fix_target(fix_end),
+            detail=detail,
+            severity=severity,
+        )
+    ]
+
+
+# ------------------------------------------------------------------ addresses and peers
+
+
+def invalid_local_address(t: Tunnel) -> list[Finding]:
+    out: list[Finding] = []
+    for end in t.ends:
+        events = end.events(Event.INVALID_LOCAL_ADDRESS)
+        if not events:
+            continue
+        address = parse_address(events[-1].detail.get("address"))
+        map_ifaces = end.peer_map_interfaces() or [
+            i for e in end.state.crypto_maps or () for i in end.map_interfaces(e)
+        ]
+        owner = None
+        if address is not None:
+            for name in end.state.interfaces:
+                if end.address_of(name) == address:
+                    owner = name
+            if owner is None and end.state.config is not None:
+                for name, addr in end.state.config.interface_addresses.items():
+                    if addr.ip == address:
+                        owner = name
+        route = end.route("route_peer")
+        egress = list(route.interfaces) if route is not None and route.found else []
+        other = t.other(end)
+        if (
+            owner
+            and egress
+            and any(same_interface(owner, e) for e in egress)
+            and not any(same_interface(owner, m) for m in map_ifaces)
+        ):
+            fix_end: End | None = end
+            key = "INVALID_LOCAL_ADDRESS"
+            reason = (
+                f"{owner} ({address}) is where the peer's packets arrive and where "
+                f"traffic to the peer leaves, but the crypto map is on "
+                f"{', '.join(map_ifaces) or 'no interface'}"
+            )
+        elif owner and map_ifaces and not any(same_interface(owner, m) for m in map_ifaces):
+            fix_end = other
+            key = "INVALID_LOCAL_ADDRESS/peer"
+            reason = (
+                f"the peer addresses {address} ({owner}) but the crypto map sits on "
+                f"{', '.join(map_ifaces)}: the peer's `set peer` should name that address"
+            )
+        else:
+            fix_end = end
+            key = "INVALID_LOCAL_ADDRESS"
+            reason = "the crypto map is on the wrong interface or a local-address is forced"
+        map_address = next((str(a) for a in (end.address_of(m) for m in map_ifaces) if a), None)
+        out.append(
+            t.finding(
+                Code.INVALID_LOCAL_ADDRESS,
+                end,
+                f"{end.name}: {end.peer_label or 'the peer'} proposes to {address or '?'}, "
+                f"which is not {end.name}'s crypto endpoint",
+                evidence=end.evs(e.source for e in events),
+                fix=render(
+                    key,
+                    t.fix_platform(fix_end),
+                    interface=owner,
+                    map_name=(end.entries[0].name if end.entries else None),
+                    map_address=map_address,
+                    map_interface=first(map_ifaces),
+                    seq=(other.entries[0].sequence if other and other.entries else None),
+                ),
+                fix_device=t.fix_target(fix_end) if fix_end is not None else t.fix_target(None),
+                detail={
+                    "address": str(address or ""),
+                    "interface": owner or "",
+                    "crypto_map_interfaces": map_ifaces,
+                    "fix_reason": reason,
+                },
+            )
+        )
+    return out
+
+
+def peer_not_found(t: Tunnel) -> list[Finding]:
+    out: list[Finding] = []
+    for end in t.ends:
+        events = end.events(Event.PEER_NOT_FOUND)
+        config_based = (
+            end is not t.local
+            and end.peer is not None
+            and t.view.remote_peer is not None
+            and bool(end.state.crypto_maps)
+            and not end.entries
+            and all(e.peers for e in end.state.crypto_maps or ())
+        )
+        if not events and not config_based:
+            continue
+        address = (parse_address(events[-1].detail.get("address")) if events else None) or end.peer
+        maps = end.state.crypto_maps or ()
+        out.append(
+            t.finding(
+                Code.PEER_NOT_FOUND,
+                end,
+                f"{end.name}: no crypto map entry names the proposing peer {address}",
+                evidence=[*end.evs(e.source for e in events), *end.evs(e.source for e in maps)],
+                fix=render(
+                    "PEER_NOT_FOUND",
+                    end.platform,
+                    peer=str(address) if address else None,
+                    map_name=maps[0].name if maps else None,
+                    seq=(max(e.sequence for e in maps) + 10) if maps else None,
+                ),
+                fix_device=end.name,
+                detail={
+                    "address": str(address or ""),
+                    "configured_peers": sorted({str(p) for e in maps for p in e.peers}),
+                },
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------ PFS and lifetimes
+
+
+def _pfs(entry: CryptoMapEntry) -> int | None:
+    return normalize_group(entry.pfs_group) if entry.pfs_group else None
+
+
+def _pfs_differs(t: Tunnel) -> bool:
+    pair = _pair(t)
+    return pair is not None and _pfs(pair[1]) != _pfs(pair[3])
+
+
+def pfs_mismatch(t: Tunnel) -> list[Finding]:
+    events = _events(t, Event.PFS_MISMATCH)
+    pair = _pair(t)
+    if not events and not _pfs_differs(t):
+        return []
+    detail: dict[str, object] = {}
+    fix_end: End | None = t.remote if t.remote is not None and t.remote.reachable else None
+    reason = UNDECIDABLE
+    fix = ""
+    evidence: list[Evidence | None] = _ev(events)
+    if pair is not None and _pfs_differs(t):
+        local, le, remote, re_ = pair
+        lp, rp = _pfs(le), _pfs(re_)
+        detail.update({"local": lp, "remote": rp})
+        evidence += [local.ev(le.source), remote.ev(re_.source)]
+        if lp is None or (rp is not None and GROUP_RANK.get(lp, 0) < GROUP_RANK.get(rp, 0)):
+            fix_end, model, entry = local, rp, le
+            reason = f"{local.name} asks for less (PFS {lp or 'off'}); it adopts {remote.name}'s"
+        elif rp is None or GROUP_RANK.get(rp, 0) < GROUP_RANK.get(lp, 0):
+            fix_end, model, entry = remote, lp, re_
+            reason = f"{remote.name} asks for less (PFS {rp or 'off'}); it adopts {local.name}'s"
+        else:
+            fix_end, model, entry = remote, lp, re_
+        fix = render(
+            "PFS_MISMATCH",
+            fix_end.platform,
+            map_name=entry.name,
+            seq=entry.sequence,
+            group=term(fix_end.platform, "pfs", model),
+        )
+    if not fix:
+        fix = render("PFS_MISMATCH/compare", t.fix_platform(fix_end))
+    detail["fix_reason"] = reason
+    severity = None
+    if _phase2_up(t):
+        severity = Severity.WARNING
+        detail["note"] = (
+            "SAs are up (negotiated from the side that offers PFS); rekeys or "
+            "initiation from the other side fail"
+        )
+    return [
+        t.finding(
+            Code.PFS_MISMATCH,
+            t.local,
+            f"{t.local.name}: PFS differs between {t.local.name} "
+            f"({_fmt_pfs(detail.get('local'))}) and {t.other_name(t.local)} "
+            f"({_fmt_pfs(detail.get('remote'))})",
+            evidence=evidence,
+            fix=fix,
+            fix_device=t.fix_target(fix_end),
+            detail=detail,
+            severity=severity,
+        )
+    ]
+
+
+def _fmt_pfs(value: object) -> str:
+    if value is None:
+        return "no PFS"
+    return f"group {value}"
+
+
+def lifetime_mismatch(t: Tunnel) -> list[Finding]:
+    pair = _pair(t)
+    if pair is None:
+        return []
+    local, le, remote, re_ = pair
+    out: list[Finding] = []
+    diffs: list[dict[str, object]] = []
+    evidence: list[Evidence | None] = []
+    default_ipsec = t.settings.default_ipsec_lifetime
+    if le.lifetime_seconds and re_.lifetime_seconds and le.lifetime_seconds != re_.lifetime_seconds:
+        diffs.append(
+            {"what": "ipsec", "local": le.lifetime_seconds, "remote": re_.lifetime_seconds}
+        )
+        evidence += [local.ev(le.source), remote.ev(re_.source)]
+    lp, rp = local.state.ike_policies, remote.state.ike_policies
+    if lp and rp:
+        comparison = compare_policies(lp, rp)
+        if comparison.matches:
+            a, b = comparison.common[0]
+            if (
+                a.lifetime_seconds
+                and b.lifetime_seconds
+                and a.lifetime_seconds != b.lifetime_seconds
+            ):
+                diffs.append(
+                    {
+                        "what": "ike",
+                        "local": a.lifetime_seconds,
+                        "remote": b.lifetime_seconds,
+                        "priority_local": a.priority,
+                        "priority_remote": b.priority,
+                    }
+                )
+                evidence += [local.ev(a.source), remote.ev(b.source)]
+    if not diffs:
+        return out
+    diff0 = diffs[0]
+    value: object
+    default = default_ipsec if diff0["what"] == "ipsec" else t.settings.default_ike_lifetime
+    if diff0["local"] != default and diff0["remote"] == default:
+        fix_end, value = local, diff0["remote"]
+        reason = f"{local.name} deviates from the default {default}s"
+    else:
+        fix_end, value = remote, diff0["local"]
+        reason = (
+            f"{remote.name} deviates from the default {default}s"
+            if diff0["remote"] != default and diff0["local"] == default
+            else UNDECIDABLE
+        )
+    entry = le if fix_end is local else re_
+    key = "LIFETIME_MISMATCH" if diff0["what"] == "ipsec" else "LIFETIME_MISMATCH/ike"
+    priority = diff0.get("priority_local" if fix_end is local else "priority_remote")
+    out.append(
+        t.finding(
+            Code.LIFETIME_MISMATCH,
+            local,
+            f"{local.name}: SA lifetimes differ from {remote.name}'s ("
+            + "; ".join(f"{d['what']} {d['local']}s vs {d['remote']}s" for d in diffs)
+            + "); it negotiates but rekeys unevenly",
+            evidence=evidence,
+            fix=render(
+                key,
+                fix_end.platform,
+                map_name=entry.name,
+                seq=entry.sequence,
+                seconds=value,
+                priority=priority,
+            ),
+            fix_device=fix_end.name,
+            detail={"differences": diffs, "fix_reason": reason},
+        )
+    )
+    return out
+
+
+# ------------------------------------------------------------------ ACL overlap
+
+
+def crypto_acl_overlap(t: Tunnel) -> list[Finding]:
+    out: list[Finding] = []
+    for end in t.ends:
+        identity = end.events(Event.IDENTITY_MISMATCH)
+        overlaps: list[tuple[CryptoMapEntry, CryptoMapEntry, str]] = []
+        for mine in end.entries:
+            my_pairs = _selector_pairs(end, mine)
+            for other in end.state.crypto_maps or ():
+                if other.name != mine.name or other.sequence == mine.sequence:
+                    continue
+                if set(other.peers) & set(mine.peers):
+                    continue
+                for s1, d1 in my_pairs:
+                    hit = next(
+                        (
+                            (s2, d2)
+                            for s2, d2 in _selector_pairs(end, other)
+                            if networks_overlap(s1, s2) and networks_overlap(d1, d2)
+                        ),
+                        None,
+                    )
+                    if hit is not None:
+                        overlaps.append(
+                            (
+                                mine,
+                                other,
+                                f"{cidr(s1)} -> {cidr(d1)} overlaps "
+                                f"{cidr(hit[0])} -> {cidr(hit[1])}",
+                            )
+                        )
+                        break
+        if not overlaps and not identity:
+            continue
+        evidence: list[Evidence | None] = [*end.evs(e.source for e in identity)]
+        detail: dict[str, object] = {"identity_mismatch_messages": len(identity)}
+        fix = render("CRYPTO_ACL_OVERLAP/compare", end.platform)
+        summary = (
+            f"{end.name}: traffic for {end.peer_label} may be matched by another crypto "
+            "map entry (Identity doesn't match negotiated identity)"
+        )
+        if overlaps:
+            mine, other, what = overlaps[0]
+            earlier = other if other.sequence < mine.sequence else mine
+            later = mine if earlier is other else other
+            evidence += [end.ev(mine.source), end.ev(other.source)]
+            for entry in (mine, other):
+                evidence += [end.ev(a.source) for a in crypto_acl_lines(end, entry) or []]
+            detail.update(
+                {
+                    "entries": [
+                        f"{mine.name} {mine.sequence} ({mine.acl})",
+                        f"{other.name} {other.sequence} ({other.acl})",
+                    ],
+                    "overlap": what,
+                }
+            )
+            pairs = _selector_pairs(end, later)
+            summary = (
+                f"{end.name}: crypto map {mine.name} entries {mine.sequence} "
+                f"({mine.acl}, peer {end.peer_label}) and {other.sequence} ({other.acl}) "
+                f"match overlapping traffic ({what}), so the wrong SA may be chosen"
+            )
+            fix = render(
+                "CRYPTO_ACL_OVERLAP",
+                end.platform,
+                acl=earlier.acl,
+                seq=earlier.sequence,
+                other_seq=later.sequence,
+                deny_lines="\n".join(
+                    f" 1 deny ip {ios_wildcard(s)} {ios_wildcard(d)}" for s, d in pairs
+                ),
+            )
+        out.append(
+            t.finding(
+                Code.CRYPTO_ACL_OVERLAP,
+                end,
+                summary,
+                evidence=evidence,
+                fix=fix,
+                fix_device=end.name,
+                detail=detail,
+            )
+        )
+    return out
+
+
+RULES = [
+    transform_set_mismatch,
+    proxy_id_mismatch,
+    pfs_mismatch,
+    invalid_local_address,
+    peer_not_found,
+    crypto_acl_overlap,
+    lifetime_mismatch,
+]

@@ -1,0 +1,105 @@
+"""INSUFFICIENT_DATA: what could not be judged, and at which stage.
+
+A failed, refused, timed-out or unparsed command leaves its state section ``None`` and a
+:class:`~ipsec_doctor.model.state.CommandProblem` behind; each becomes one ``info`` finding at
+the stage that section informs, quoting the raw text. A device that could not be collected at
+all is one ``warning`` finding at ``prereq`` (everything on it is unjudged), and its single
+command problems are not repeated.
+"""
+
+from __future__ import annotations
+
+from ipsec_doctor.diagnose.context import End, Tunnel
+from ipsec_doctor.model.findings import Code, Finding, Severity, Stage
+from ipsec_doctor.model.state import CommandProblem, Evidence
+
+#: State section (plan command id or DeviceState field) -> (stage it informs, strategy step).
+SECTIONS: dict[str, tuple[Stage, str]] = {
+    "clock": (Stage.PREREQ, "prereq.clock"),
+    "running_config": (Stage.PREREQ, "prereq.config"),
+    "config": (Stage.PREREQ, "prereq.config"),
+    "crypto_map": (Stage.TRAFFIC, "traffic.crypto_map"),
+    "crypto_maps": (Stage.TRAFFIC, "traffic.crypto_map"),
+    "crypto_interface": (Stage.TRAFFIC, "traffic.crypto_map"),
+    "crypto_acl": (Stage.TRAFFIC, "traffic.acl"),
+    "route_local_lan": (Stage.TRAFFIC, "traffic.source"),
+    "source_interface": (Stage.TRAFFIC, "traffic.source"),
+    "interfaces": (Stage.TRAFFIC, "traffic.source"),
+    "isakmp_sa": (Stage.IKE, "ike.sa"),
+    "ike_sas": (Stage.IKE, "ike.sa"),
+    "ikev2_sa": (Stage.IKE, "ike.sa"),
+    "isakmp_policy": (Stage.IKE, "ike.proposal"),
+    "ike_policies": (Stage.IKE, "ike.proposal"),
+    "route_peer": (Stage.IKE, "ike.route"),
+    "logging": (Stage.IKE, "ike.logs"),
+    "logs": (Stage.IKE, "ike.logs"),
+    "ipsec_sa": (Stage.IPSEC, "ipsec.sa"),
+    "ipsec_sas": (Stage.IPSEC, "ipsec.sa"),
+    "transform_sets": (Stage.IPSEC, "ipsec.transform"),
+    "engine_connections": (Stage.DATA, "data.engine"),
+    "engine": (Stage.DATA, "data.engine"),
+    "crypto_engine": (Stage.DATA, "data.engine"),
+    "route_remote_lan": (Stage.ROUTING, "routing.remote_lan"),
+}
+
+RAW_LIMIT = 2000
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _problem_finding(t: Tunnel, end: End, problem: CommandProblem) -> Finding:
+    stage, reference = SECTIONS.get(problem.section, (Stage.META, "meta.collection"))
+    why = problem.reason or _first_line(problem.raw) or problem.outcome
+    line = _first_line(problem.raw) or why
+    what = f"{stage.value} stage" if stage is not Stage.META else "its section"
+    return t.finding(
+        Code.INSUFFICIENT_DATA,
+        end,
+        f"{end.name}: `{problem.command}` {problem.outcome} ({why}); "
+        f"{what} not judged for {end.peer_label or 'the tunnel'}",
+        evidence=[Evidence(command=problem.command, line=line, device=end.name)],
+        detail={
+            "command": problem.command,
+            "outcome": problem.outcome,
+            "reason": problem.reason,
+            "section": problem.section,
+            "unjudged_stage": stage.value,
+            "raw": problem.raw[:RAW_LIMIT],
+        },
+        reference=reference,
+        severity=Severity.INFO,
+        stage=stage,
+    )
+
+
+def _unreachable(t: Tunnel, end: End) -> Finding:
+    reason = end.state.unreachable
+    return t.finding(
+        Code.INSUFFICIENT_DATA,
+        end,
+        f"{end.name} ({end.role} end) could not be collected: {reason}; "
+        "its side of the tunnel is not judged",
+        evidence=[
+            Evidence(command="(connect)", line=_first_line(reason) or reason, device=end.name)
+        ],
+        detail={"role": end.role, "reason": reason, "raw": reason[:RAW_LIMIT]},
+        reference="meta.collection",
+        severity=Severity.WARNING,
+        stage=Stage.PREREQ,
+    )
+
+
+def insufficient_data(t: Tunnel) -> list[Finding]:
+    out: list[Finding] = []
+    ends = [t.local] + ([t.remote] if t.remote is not None else [])
+    for end in ends:
+        if not end.reachable:
+            out.append(_unreachable(t, end))
+            continue
+        out.extend(_problem_finding(t, end, p) for p in end.state.problems)
+    return out
