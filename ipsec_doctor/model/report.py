@@ -1,34 +1,28 @@
-"""The report of one run: what was collected from which device, and the findings.
+"""The result of one `check` or `analyze` run: devices read and findings in report order.
 
-Contract (the JSON document of ``check`` / ``analyze``, DESIGN.md "JSON output"):
-- :class:`Report` carries ``schema_version``, ``tool_version``, ``started_at`` (ISO 8601 or
-  null), ``peer``, ``devices`` (each: ``name``, ``platform``, ``hostname``, ``host``,
-  ``error`` and ``commands`` -- every command with its ``sample``, ``outcome``, ``error`` and
-  ``elapsed`` seconds, never the raw text) and ``findings`` in report order
-  (:meth:`ipsec_doctor.model.findings.Finding.to_dict`). :meth:`Report.to_dict` is that shape,
-  :meth:`Report.from_dict` reads it back (history, golden files).
-- :class:`TunnelResult` is one tunnel of an audit: one JSON line each.
-- Bump :data:`SCHEMA_VERSION` on any incompatible change of these shapes.
+Contract: pure data. :meth:`Report.to_dict` is the JSON document of DESIGN.md "JSON output"
+(``schema_version``, ``tool_version``, ``started_at``, ``peer``, ``devices`` with what was
+collected and any collection error, ``findings`` in report order), validated by
+``ipsec_doctor/report/report.schema.json``; :meth:`Report.from_dict` reads it back (history,
+golden files). Bump :data:`SCHEMA_VERSION` on any incompatible change.
+
+:class:`TunnelResult` is one tunnel of an audit (one JSON line each, with its own findings);
+``diagnose.diagnose_tunnels`` returns them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
-from ipsec_doctor.model.capture import CaptureSet, CommandCapture, DeviceCapture
+from ipsec_doctor import __version__
+from ipsec_doctor.model.capture import CommandCapture, DeviceCapture
 from ipsec_doctor.model.findings import Code, Finding, Severity, Stage
 from ipsec_doctor.model.state import Evidence
 
 SCHEMA_VERSION = "1.0"
-
-
-def _tool_version() -> str:
-    from ipsec_doctor import __version__
-
-    return __version__
 
 
 def worst_severity(findings: Iterable[Finding]) -> Severity:
@@ -38,23 +32,18 @@ def worst_severity(findings: Iterable[Finding]) -> Severity:
 
 @dataclass(frozen=True)
 class CommandRecord:
-    """One command as collected (outcome only; the raw text stays in the capture folder)."""
+    """One command as collected: what was sent, how it ended, and why when it failed."""
 
     command: str
-    sample: int = 1
-    outcome: str = "ok"
+    sample: int
+    outcome: str
     error: str = ""
     elapsed: float = 0.0
 
     @classmethod
     def from_capture(cls, capture: CommandCapture) -> CommandRecord:
-        return cls(
-            command=capture.command,
-            sample=capture.sample,
-            outcome=capture.outcome.value,
-            error=capture.error,
-            elapsed=round(capture.elapsed, 3),
-        )
+        return cls(capture.command, capture.sample, capture.outcome.value, capture.error,
+                   capture.elapsed)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,7 +51,7 @@ class CommandRecord:
             "sample": self.sample,
             "outcome": self.outcome,
             "error": self.error,
-            "elapsed": self.elapsed,
+            "elapsed": round(self.elapsed, 3),
         }
 
     @classmethod
@@ -78,32 +67,47 @@ class CommandRecord:
 
 @dataclass(frozen=True)
 class DeviceRecord:
-    """One device of the run."""
+    """A device read for the run, its role for the tunnel and what came back."""
 
     name: str
     platform: str
     hostname: str = ""
-    host: str = ""
+    role: str = ""  # local / remote
+    peer: str = ""  # the address this device was checked against
+    reason: str = ""  # why this device was chosen
+    error: str = ""  # set when the device could not be collected at all
     commands: tuple[CommandRecord, ...] = ()
-    error: str = ""
 
     @classmethod
-    def from_capture(cls, capture: DeviceCapture) -> DeviceRecord:
+    def from_capture(
+        cls, capture: DeviceCapture, *, role: str = "", peer: str = "", reason: str = ""
+    ) -> DeviceRecord:
         return cls(
             name=capture.name,
             platform=capture.platform,
             hostname=capture.hostname,
-            host=capture.host,
-            commands=tuple(CommandRecord.from_capture(c) for c in capture.captures),
+            role=role,
+            peer=peer,
+            reason=reason,
             error=capture.error,
+            commands=tuple(CommandRecord.from_capture(c) for c in capture.captures),
         )
+
+    def summary_line(self) -> str:
+        if self.error:
+            return f"not collected: {self.error}"
+        outcomes = Counter(c.outcome for c in self.commands)
+        parts = [f"{count} {outcome}" for outcome, count in sorted(outcomes.items())]
+        return ", ".join(parts) if parts else "no commands"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "platform": self.platform,
             "hostname": self.hostname,
-            "host": self.host,
+            "role": self.role,
+            "peer": self.peer,
+            "reason": self.reason,
             "error": self.error,
             "commands": [c.to_dict() for c in self.commands],
         }
@@ -114,9 +118,11 @@ class DeviceRecord:
             name=str(data["name"]),
             platform=str(data.get("platform", "")),
             hostname=str(data.get("hostname", "")),
-            host=str(data.get("host", "")),
-            commands=tuple(CommandRecord.from_dict(c) for c in data.get("commands", ())),
+            role=str(data.get("role", "")),
+            peer=str(data.get("peer", "")),
+            reason=str(data.get("reason", "")),
             error=str(data.get("error", "")),
+            commands=tuple(CommandRecord.from_dict(c) for c in data.get("commands", ())),
         )
 
 
@@ -145,6 +151,56 @@ def finding_from_dict(data: Mapping[str, Any]) -> Finding:
         detail=dict(data.get("detail", {})),
         reference=str(data.get("reference", "")),
     )
+
+
+@dataclass(frozen=True)
+class Report:
+    """Findings for one peer, in report order (earliest failing stage first)."""
+
+    peer: str
+    started_at: str  # ISO 8601
+    mode: str = "check"
+    devices: tuple[DeviceRecord, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    tool_version: str = __version__
+    schema_version: str = SCHEMA_VERSION
+
+    @property
+    def worst(self) -> Severity:
+        return worst_severity(self.findings)
+
+    @property
+    def codes(self) -> list[str]:
+        return [f.code.value for f in self.findings]
+
+    def at_or_above(self, threshold: Severity) -> list[Finding]:
+        return [f for f in self.findings if f.severity.rank >= threshold.rank]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "tool_version": self.tool_version,
+            "mode": self.mode,
+            "started_at": self.started_at,
+            "peer": self.peer,
+            "devices": [d.to_dict() for d in self.devices],
+            "findings": [f.to_dict() for f in self.findings],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        return cls(
+            peer=str(data.get("peer", "")),
+            started_at=str(data.get("started_at", "")),
+            mode=str(data.get("mode", "check")),
+            devices=tuple(DeviceRecord.from_dict(d) for d in data.get("devices", ())),
+            findings=tuple(finding_from_dict(f) for f in data.get("findings", ())),
+            notes=tuple(str(n) for n in data.get("notes", ())),
+            tool_version=str(data.get("tool_version", __version__)),
+            schema_version=str(data.get("schema_version", SCHEMA_VERSION)),
+        )
 
 
 @dataclass(frozen=True)
@@ -186,65 +242,5 @@ class TunnelResult:
             peer=str(data["peer"]),
             remote=str(data.get("remote", "")),
             remote_peer=str(data.get("remote_peer", "")),
-            findings=tuple(finding_from_dict(f) for f in data.get("findings", ())),
-        )
-
-
-@dataclass(frozen=True)
-class Report:
-    """One run of ``check`` / ``analyze``."""
-
-    peer: str
-    devices: tuple[DeviceRecord, ...] = ()
-    findings: tuple[Finding, ...] = ()
-    started_at: datetime | None = None
-    tool_version: str = ""
-    schema_version: str = SCHEMA_VERSION
-
-    @classmethod
-    def build(
-        cls,
-        captures: CaptureSet,
-        findings: Iterable[Finding],
-        *,
-        peer: str | None = None,
-        tool_version: str | None = None,
-    ) -> Report:
-        """A report from what was collected and what the diagnosis found."""
-        return cls(
-            peer=peer if peer is not None else captures.peer,
-            devices=tuple(DeviceRecord.from_capture(d) for d in captures.devices.values()),
-            findings=tuple(findings),
-            started_at=captures.started_at,
-            tool_version=tool_version or _tool_version(),
-        )
-
-    @property
-    def worst(self) -> Severity:
-        return worst_severity(self.findings)
-
-    @property
-    def codes(self) -> list[str]:
-        return [f.code.value for f in self.findings]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "tool_version": self.tool_version or _tool_version(),
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-            "peer": self.peer,
-            "devices": [d.to_dict() for d in self.devices],
-            "findings": [f.to_dict() for f in self.findings],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Report:
-        started = data.get("started_at")
-        return cls(
-            schema_version=str(data.get("schema_version", SCHEMA_VERSION)),
-            tool_version=str(data.get("tool_version", "")),
-            started_at=datetime.fromisoformat(started) if started else None,
-            peer=str(data.get("peer", "")),
-            devices=tuple(DeviceRecord.from_dict(d) for d in data.get("devices", ())),
             findings=tuple(finding_from_dict(f) for f in data.get("findings", ())),
         )
