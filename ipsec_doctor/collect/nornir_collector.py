@@ -28,8 +28,10 @@ Contract:
   with ``send_command(cmd, expect_string=<that prompt, anchored>, read_timeout=...,
   auto_find_prompt=False, strip_prompt=True, strip_command=True)``. ``fast_cli`` is on (netmiko's
   delay factor 0.1) unless the inventory says otherwise.
-- After a command timeout the runner reads up to the prompt again; if the prompt does not come
-  back the session counts as lost and the plan runner's single reconnect opens a new one.
+- After a command timeout the runner checks the SSH channel: closed means the connection was
+  lost (netmiko reads a closed channel as silence, so a drop shows as a timeout first);
+  otherwise it reads up to the prompt again, and if the prompt does not come back the session
+  counts as lost. Either way the plan runner's single reconnect opens a new session.
 - No netmiko session log unless :attr:`CollectOptions.session_log_dir` is set; then one
   ``<host>.log`` per host, written by :class:`~ipsec_doctor.collect.redaction.
   RedactingSessionLog` with netmiko's ``no_log`` holding the password and secret (netmiko
@@ -40,6 +42,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -298,8 +301,7 @@ class NetmikoCommandRunner:
         if session_log is not None:
             extras["session_log"] = session_log
         try:
-            if CONNECTION in self.host.connections:
-                self.host.close_connection(CONNECTION)
+            self.close()  # a reconnect: the old session goes first
             self.host.open_connection(
                 CONNECTION,
                 configuration=self.config,
@@ -358,9 +360,23 @@ class NetmikoCommandRunner:
                 known=self.settings.known,
             )
             if error.outcome is Outcome.TIMEOUT:
+                if not self._alive():  # netmiko reads a closed channel as silence
+                    raise ConnectionLostError(
+                        f"{self.device}: connection lost during {command!r}: the device "
+                        "closed the session",
+                        device=self.device,
+                        command=command,
+                    ) from None
                 self._resync(command)
             raise error from None
         return output if isinstance(output, str) else str(output)
+
+    def _alive(self) -> bool:
+        try:
+            channel: Any = self.connection.remote_conn
+            return not channel.closed and bool(channel.get_transport().is_active())
+        except Exception:
+            return False
 
     def _resync(self, command: str) -> None:
         try:
@@ -381,11 +397,18 @@ class NetmikoCommandRunner:
         return True
 
     def close(self) -> None:
-        if CONNECTION in self.host.connections:
-            try:
-                self.host.close_connection(CONNECTION)
-            except Exception:  # closing a dead session may fail: nothing to do about it
-                self.host.connections.pop(CONNECTION, None)
+        """Close the session: politely when it is healthy, at once when it is stuck or dead."""
+        if CONNECTION not in self.host.connections:
+            return
+        if self._stuck or not self._alive():
+            # netmiko's graceful disconnect waits for a prompt first (seconds on a stuck
+            # session); closing the SSH transport first makes its cleanup fail fast.
+            with contextlib.suppress(Exception):  # already gone
+                self.connection.paramiko_cleanup()
+        try:
+            self.host.close_connection(CONNECTION)
+        except Exception:  # closing a dead session may fail: nothing to do about it
+            self.host.connections.pop(CONNECTION, None)
 
 
 def _set_nodelay(conn: BaseConnection) -> None:
