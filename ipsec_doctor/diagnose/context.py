@@ -171,6 +171,15 @@ class End:
         )
 
     @cached_property
+    def recent_all(self) -> tuple[LogEvent, ...]:
+        """Every event of the check window, whatever peer it names."""
+        return tuple(
+            e
+            for e in self.state.logs or ()
+            if is_recent(e, self.state.clock, self.settings.log_window)
+        )
+
+    @cached_property
     def older(self) -> tuple[LogEvent, ...]:
         """Events of this peer older than the window: context only."""
         recent = set(map(id, self.recent))

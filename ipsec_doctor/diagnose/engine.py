@@ -7,13 +7,18 @@ Contract:
   then ``audit`` (posture), then ``meta``. Within a stage: failures by severity (critical,
   warning, info) in rule order, then INSUFFICIENT_DATA, then TUNNEL_HEALTHY.
   INSUFFICIENT_DATA stands at the stage it leaves unjudged.
+- Explains edges (:data:`EXPLAINS`): a symptom whose cause is also reported (one-way traffic
+  and a missing return route, flapping and aggressive DPD, ...) is listed right after its
+  cause, even when the cause sits at a later stage, and carries ``detail["explained_by"]``.
 - Masking:
   1. While phase 1 is down (the ISAKMP/IKE SA table was read and holds no established SA with
      the peer) no ``ipsec``, ``data`` or ``routing`` finding is emitted: a phase-1 failure
      explains a missing phase 2, and phase 2 is never blamed.
-  2. Once a stage fails critically, failure codes of later chain stages are dropped, except
-     that a ``data`` failure keeps ``routing`` findings (a missing return route is the usual
-     cause of one-way traffic, and must be named).
+  2. Once a stage fails critically, failure codes of later chain stages are dropped unless the
+     tunnel demonstrably got that far: ``ike`` and ``ipsec`` findings stay only while phase 1
+     is up, ``data`` and ``routing`` findings only while IPsec SAs are installed (``routing``
+     also after a ``data`` failure, which it explains), and explained symptoms of a reported
+     cause stay.
   3. ``audit`` findings and INSUFFICIENT_DATA are never masked.
 - TUNNEL_HEALTHY only when phase 1 is established on the local end, a flow has inbound and
   outbound SAs, encaps and decaps both rise between samples (one sample: both > 0), and no
@@ -65,7 +70,28 @@ def first_critical_stage(findings: Iterable[Finding]) -> Stage | None:
     return min(stages, key=stage_index) if stages else None
 
 
-def mask(findings: list[Finding], phase1: Phase1) -> list[Finding]:
+#: cause -> the symptoms it explains (listed after it, never masked by it).
+EXPLAINS: dict[Code, frozenset[Code]] = {
+    Code.NO_ISAKMP_POLICY: frozenset({Code.PHASE1_PROPOSAL_MISMATCH}),
+    Code.CRYPTO_MAP_WRONG_INTERFACE: frozenset({Code.ONE_WAY_TRAFFIC, Code.NO_TRAFFIC_ENCRYPTED}),
+    Code.NAT_T_NOT_ENABLED: frozenset({Code.ONE_WAY_TRAFFIC}),
+    Code.DPD_TOO_AGGRESSIVE: frozenset({Code.SA_FLAPPING}),
+    Code.CRYPTO_ACL_OVERLAP: frozenset({Code.ONE_WAY_TRAFFIC, Code.NO_TRAFFIC_ENCRYPTED}),
+    Code.SPI_OUT_OF_SYNC: frozenset({Code.ONE_WAY_TRAFFIC}),
+    Code.PACKET_NOT_IPSEC: frozenset({Code.ONE_WAY_TRAFFIC}),
+    Code.HW_CRYPTO_ENGINE_FAULT: frozenset({Code.ONE_WAY_TRAFFIC}),
+    Code.SEND_ERRORS: frozenset({Code.ONE_WAY_TRAFFIC}),
+    Code.NO_ROUTE_TO_REMOTE_LAN: frozenset({Code.ONE_WAY_TRAFFIC, Code.NO_TRAFFIC_ENCRYPTED}),
+    Code.VRF_ROUTE_MISSING: frozenset({Code.ONE_WAY_TRAFFIC, Code.NO_TRAFFIC_ENCRYPTED}),
+}
+
+
+def causes_of(finding: Finding, findings: Iterable[Finding]) -> list[Finding]:
+    """The reported findings that explain ``finding`` (by :data:`EXPLAINS`)."""
+    return [c for c in findings if c is not finding and finding.code in EXPLAINS.get(c.code, ())]
+
+
+def mask(findings: list[Finding], phase1: Phase1, phase2_up: bool = False) -> list[Finding]:
     """Drop what an earlier failure explains (see the module contract)."""
     kept = [
         f
@@ -78,10 +104,37 @@ def mask(findings: list[Finding], phase1: Phase1) -> list[Finding]:
     limit = stage_index(critical)
     out: list[Finding] = []
     for f in kept:
-        later = is_failure(f) and f.stage in CHAIN and stage_index(f.stage) > limit
-        explains = critical is Stage.DATA and f.stage is Stage.ROUTING
-        if not later or explains:
+        if _survives(f, kept, critical, limit, phase1, phase2_up):
             out.append(f)
+    return out
+
+
+def _survives(
+    f: Finding, kept: list[Finding], critical: Stage, limit: int, phase1: Phase1, phase2_up: bool
+) -> bool:
+    if not is_failure(f) or f.stage not in CHAIN or stage_index(f.stage) <= limit:
+        return True
+    # the tunnel got past the failing stage: later findings are real observations
+    reached = (f.stage in (Stage.IKE, Stage.IPSEC) and phase1 is Phase1.UP) or (
+        f.stage in (Stage.DATA, Stage.ROUTING) and phase2_up
+    )
+    routing_after_data = f.stage is Stage.ROUTING and critical is Stage.DATA
+    return reached or routing_after_data or bool(causes_of(f, kept))
+
+
+def _explain(findings: list[Finding]) -> list[Finding]:
+    """Mark each explained symptom and move it right after the last of its causes."""
+    out = list(findings)
+    for symptom in [f for f in findings if causes_of(f, findings)]:
+        causes = causes_of(symptom, findings)
+        marked = replace(
+            symptom,
+            detail={**symptom.detail, "explained_by": sorted({c.code.value for c in causes})},
+        )
+        out.remove(symptom)
+        last = max(out.index(c) for c in causes)
+        first_after = last + 1
+        out.insert(first_after, marked)
     return out
 
 
@@ -207,9 +260,10 @@ def diagnose(view: TunnelView, settings: Settings | None = None) -> list[Finding
     for stage in (*CHAIN, Stage.AUDIT):
         for rule in RULES[stage]:
             found.extend(rule(t))
-    found = mask(found, t.phase1)
+    phase2_up = any(end.has_ipsec for end in t.ends)
+    found = mask(found, t.phase1, phase2_up)
     found.extend(_healthy_or_gap(t, found))
-    return order(_stamp_devices(found))
+    return _explain(order(_stamp_devices(found)))
 
 
 def diagnose_tunnels(

@@ -28,7 +28,14 @@ from ipsec_doctor.diagnose.fixes import render
 from ipsec_doctor.diagnose.rules.prereq import policy_fix
 from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.findings import Code, Finding
-from ipsec_doctor.model.state import Evidence, IkeSa, IkeStatus, IPAddress, LogEvent
+from ipsec_doctor.model.state import (
+    CryptoMapEntry,
+    Evidence,
+    IkeSa,
+    IkeStatus,
+    IPAddress,
+    LogEvent,
+)
 
 #: Phase-1 states (as printed) reached only after the proposal was accepted, while the peers
 #: authenticate: stuck here means the keys disagree (IKEv1 main / aggressive mode).
@@ -378,8 +385,83 @@ def _reaches(end: End, addresses: Sequence[IPAddress]) -> bool:
     return any(e.peer in wanted for e in end.state.logs or () if e.event in PHASE1_EVENTS)
 
 
+def _mirrors(a: CryptoMapEntry, b: CryptoMapEntry) -> bool:
+    return (
+        bool(a.local_selectors and a.remote_selectors)
+        and set(a.local_selectors) == set(b.remote_selectors)
+        and set(a.remote_selectors) == set(b.local_selectors)
+    )
+
+
+def misaddressed_entry(t: Tunnel) -> tuple[CryptoMapEntry, list[LogEvent]] | None:
+    """The local crypto map entry meant for the peer but naming another address.
+
+    Recognised by the local log complaining about that address (no keys for it), by the entry
+    being the mirror of the remote end's entry for us, or (single static entry) by a key that
+    exists for the checked peer but not for the address the entry names.
+    """
+    local = t.local
+    maps = local.state.crypto_maps
+    if local.entries or not maps or local.peer is None:
+        return None
+    static = [e for e in maps if e.peers]
+    events = [e for e in local.recent_all if e.event == Event.PEER_ADDRESS_MISMATCH]
+    remote = t.remote if t.remote is not None and t.remote.reachable else None
+    cfg = local.state.config
+    for entry in static:
+        named = [e for e in events if e.peer in entry.peers]
+        mirror = remote is not None and any(_mirrors(entry, r) for r in remote.entries)
+        keyed = (
+            cfg is not None
+            and len(static) == 1
+            and local.peer in cfg.psk_peers
+            and not any(p in cfg.psk_peers for p in entry.peers)
+        )
+        if named or mirror or keyed:
+            return entry, named
+    return None
+
+
+def _misaddressed_finding(t: Tunnel) -> list[Finding]:
+    found = misaddressed_entry(t)
+    if found is None:
+        return []
+    entry, events = found
+    local = t.local
+    wrong = ", ".join(str(p) for p in entry.peers)
+    return [
+        t.finding(
+            Code.PEER_ADDRESS_MISMATCH,
+            local,
+            f"{local.name}: crypto map {entry.name} {entry.sequence} names the peer {wrong}, "
+            f"not {local.peer_label}" + (f"; IKE finds no key for {wrong}" if events else ""),
+            evidence=[
+                local.ev(entry.source),
+                *local.evs(e.source for e in events),
+                *local.config_evidence(local.peer_label),
+            ],
+            fix=render(
+                "PEER_ADDRESS_MISMATCH",
+                local.platform,
+                map_name=entry.name,
+                seq=entry.sequence,
+                wrong=str(entry.peers[0]),
+                right=local.peer_label,
+            ),
+            fix_device=local.name,
+            detail={
+                "configured": wrong,
+                "expected": local.peer_label,
+                "found_in": "log" if events else "configuration",
+            },
+        )
+    ]
+
+
 def _peer_address_findings(t: Tunnel, seen: _Seen) -> list[Finding]:
-    out: list[Finding] = []
+    out: list[Finding] = _misaddressed_finding(t)
+    if out:
+        return out
     for end, event in seen.peer_mismatch:
         named = event.detail.get("address") or (str(event.peer) if event.peer else "")
         out.append(
@@ -516,8 +598,13 @@ def phase1(t: Tunnel) -> list[Finding]:
     proposal_events = seen.rejected + [mode_pairs[id(e)] for e in mode_proposal]
     auth_events = seen.auth + [mode_pairs[id(e)] for e in mode_auth]
     config_mismatch = seen.comparison is not None and not seen.comparison.matches
+    if seen.psk_missing and not config_mismatch:
+        # "Preshared authentication offered but does not match policy" is followed by
+        # "atts are not acceptable" and a mode failure: consequences of the missing key.
+        proposal_events, undecided = [], []
+        auth_events = list(seen.auth)
     proposal = bool(proposal_events) or config_mismatch
-    auth = bool(auth_events) or bool(seen.auth_state)
+    auth = bool(auth_events) or (bool(seen.auth_state) and not seen.psk_missing)
     if proposal:
         out.append(_proposal_finding(t, seen, proposal_events))
     if auth and not (proposal and not auth_events):
@@ -777,10 +864,14 @@ def remote_access(t: Tunnel) -> list[Finding]:
     out: list[Finding] = []
     for end in t.ends:
         for event_name, code, what in _REMOTE_ACCESS:
+            # unnamed messages (AAA lines carry no address) count while phase 1 with this
+            # peer is not up, or where no static crypto map entry names it (a dynamic,
+            # remote-access peer)
+            unnamed_ok = t.phase1 is not Phase1.UP or not end.entries
             events = [
                 e
                 for e in end.events(event_name)
-                if e.peer == end.peer or (e.peer is None and t.phase1 is not Phase1.UP)
+                if e.peer == end.peer or (e.peer is None and unnamed_ok)
             ]
             if not events:
                 continue
@@ -812,6 +903,6 @@ RULES = [
     phase1,
     nat_t_not_enabled,
     remote_access,
-    sa_flapping,
     dpd_too_aggressive,
+    sa_flapping,
 ]

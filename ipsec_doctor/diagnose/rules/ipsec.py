@@ -342,7 +342,7 @@ def invalid_local_address(t: Tunnel) -> list[Finding]:
         events = end.events(Event.INVALID_LOCAL_ADDRESS)
         if not events:
             continue
-        address = parse_address(events[-1].detail.get("address"))
+        address = parse_address(events[-1].detail.get("local") or events[-1].detail.get("address"))
         map_ifaces = end.peer_map_interfaces() or [
             i for e in end.state.crypto_maps or () for i in end.map_interfaces(e)
         ]

@@ -33,6 +33,13 @@ def _isakmp_off_in_log(end: End) -> list[Evidence]:
     return end.event_evidence(Event.ISAKMP_OFF)
 
 
+def _no_map_applied(end: End) -> bool:
+    maps = end.state.crypto_maps
+    if not end.binds_interfaces or not maps:
+        return False
+    return not any(end.map_interfaces(e) for e in maps)
+
+
 def isakmp_disabled(t: Tunnel) -> list[Finding]:
     out: list[Finding] = []
     for end in t.ends:
@@ -48,6 +55,10 @@ def isakmp_disabled(t: Tunnel) -> list[Finding]:
             how.append("the IKE daemon is not running")
             evidence += end.config_evidence("charon", "daemon", "ike")
         logged = _isakmp_off_in_log(end)
+        if logged and cfg is not None and cfg.isakmp_enabled is True:
+            logged = []  # the configuration is the current truth; the message is history
+        if logged and _no_map_applied(end):
+            logged = []  # IOS turns ISAKMP off by itself when no crypto map is applied
         if logged:
             how.append("the log says ISAKMP is OFF")
             evidence += logged

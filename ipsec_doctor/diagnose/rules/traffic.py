@@ -10,6 +10,7 @@ from __future__ import annotations
 from ipsec_doctor.diagnose.compare import cidr, iface_key, ios_wildcard, same_interface
 from ipsec_doctor.diagnose.context import End, Tunnel
 from ipsec_doctor.diagnose.fixes import render
+from ipsec_doctor.diagnose.rules.ike import misaddressed_entry
 from ipsec_doctor.model.findings import Code, Finding, Stage
 from ipsec_doctor.model.state import AclEntry, CryptoMapEntry, Evidence, RuleAction
 
@@ -284,6 +285,33 @@ def _lan_route_missing(t: Tunnel, end: End) -> list[Finding]:
     for name, addr in end.state.config.interface_addresses.items():
         if addr.network.version == lan.version and addr.network.overlaps(lan):
             route = end.route("route_local_lan")
+            iface = end.interface(name)
+            if iface is not None and iface.is_up:
+                return []  # up, yet no route: not an interface problem
+            if iface is not None:
+                admin = iface.status.value == "administratively down"
+                return [
+                    t.finding(
+                        Code.SOURCE_INTERFACE_DOWN,
+                        end,
+                        f"{end.name}: {iface.name}, in the protected LAN {lan} for "
+                        f"{end.peer_label}, is {iface.status.value} (its connected route is "
+                        "gone too)",
+                        evidence=[end.ev(iface.source), end.ev(route.source if route else None)],
+                        fix=render(
+                            "SOURCE_INTERFACE_DOWN/admin" if admin else "SOURCE_INTERFACE_DOWN",
+                            end.platform,
+                            interface=iface.name,
+                        ),
+                        fix_device=end.name,
+                        detail={
+                            "interface": iface.name,
+                            "status": iface.status.value,
+                            "protocol_up": iface.protocol_up,
+                            "local_lan": str(lan),
+                        },
+                    )
+                ]
             return [
                 t.finding(
                     Code.SOURCE_INTERFACE_DOWN,
@@ -319,6 +347,8 @@ def local_peer_not_configured(t: Tunnel) -> list[Finding]:
         return []
     if any(not e.peers for e in maps):
         return []  # a dynamic map entry may accept the peer
+    if misaddressed_entry(t) is not None:
+        return []  # the entry exists but names a wrong address: PEER_ADDRESS_MISMATCH
     return [
         t.finding(
             Code.PEER_NOT_FOUND,
