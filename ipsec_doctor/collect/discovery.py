@@ -5,16 +5,21 @@ Contract:
   that owns address X. The remote end is checked for the address the local device uses to
   reach it (its crypto endpoint). Every choice carries a reason the CLI can print
   ("R1 chosen: its crypto map VPNMAP 10 names 10.2.2.1").
-- Facts come, in order, from: ``--device`` (the named host is the local end); the inventory
-  (``data.peers``: remote ends a host has tunnels to; ``data.tunnel_endpoints``: the host's
-  own crypto endpoint addresses); facts the caller already has (e.g. the last audit's
-  history, :class:`HostFacts`); and, when those leave the local end, the remote end or the
-  endpoint unknown and the inventory has at most ``ask_limit`` (50) hosts, from asking every
-  device: its crypto peers and the interface they use from ``show crypto map`` and its own
-  addresses from ``show running-config`` (``swanctl --list-conns`` / ``ip -br addr`` on
-  strongSwan; a plan may name its own ``discovery`` commands), read by the parse layer.
-- Offline, :func:`discover_in_folder` asks the device folders the same way (plus a
-  ``device.yaml``'s ``addresses``, which mean the same as ``data.tunnel_endpoints``).
+- Facts come from: the inventory (``data.peers``: remote ends a host has tunnels to;
+  ``data.tunnel_endpoints``: the host's own crypto endpoint addresses; groups and defaults
+  count); facts the caller already has (e.g. the last audit's history, :class:`HostFacts`);
+  and, when those leave the local end, the remote end or its peer unknown and the inventory
+  has at most ``ask_limit`` (50) hosts, from asking every device: crypto peers, dynamic maps
+  and their interfaces from ``show crypto map``, IKE SAs from ``show crypto isakmp sa``, own
+  addresses from ``show running-config`` (``swanctl --list-conns`` / ``--list-sas`` /
+  ``ip -br addr`` on strongSwan; a plan may list its own ``discovery`` commands), all read
+  by the parse layer.
+- Local ends, by the first rule that finds any (:func:`choose`): ``--device``; crypto config
+  or ``data.peers`` naming X; an IKE SA with X; the device whose address X's owner names as
+  its crypto peer (our crypto map has a typo); devices with a dynamic crypto map.
+- Offline, :func:`discover_in_folder` asks the device folders the same way (a
+  ``device.yaml``'s ``addresses`` mean the same as ``data.tunnel_endpoints``); as a last
+  resort a scenario's first device (``scenario.yaml`` ``devices``) is the local end.
 - No local device for X: :class:`~ipsec_doctor.errors.UsageError` (exit 2) whose message says
   which peers the devices do have. A device that could not be asked is a note, not an error.
 - Pure decision logic lives in :func:`choose`; only :func:`discover` touches Nornir.
@@ -29,11 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from nornir.core import Nornir
 from nornir.core.task import Result, Task
 
 from ipsec_doctor.collect.base import NoWaitClock, ProgressCallback
-from ipsec_doctor.collect.file_collector import FileCommandRunner, list_devices
+from ipsec_doctor.collect.file_collector import SCENARIO_FILE, FileCommandRunner, list_devices
 from ipsec_doctor.collect.nornir_collector import (
     CollectOptions,
     NetmikoCommandRunner,
@@ -54,8 +60,8 @@ ASK_LIMIT = 50
 
 # What to ask a device to learn its crypto peers and own addresses, per platform.
 DISCOVERY_COMMANDS: dict[str, tuple[str, ...]] = {
-    "cisco_ios": ("show crypto map", "show running-config"),
-    "strongswan": ("swanctl --list-conns", "ip -br addr"),
+    "cisco_ios": ("show crypto map", "show crypto isakmp sa", "show running-config"),
+    "strongswan": ("swanctl --list-conns", "swanctl --list-sas", "ip -br addr"),
 }
 
 
@@ -67,6 +73,8 @@ class HostFacts:
     crypto_peers: dict[str, str] = field(default_factory=dict)  # peer -> reason
     own_addresses: dict[str, str] = field(default_factory=dict)  # address -> reason
     endpoint_for: dict[str, str] = field(default_factory=dict)  # peer -> our address to it
+    sa_peers: dict[str, str] = field(default_factory=dict)  # peer -> reason (an IKE SA)
+    accepts_any: str = ""  # reason, when a dynamic crypto map accepts peers it does not name
     error: str = ""
 
     def merge(self, other: HostFacts) -> None:
@@ -74,11 +82,13 @@ class HostFacts:
             (self.crypto_peers, other.crypto_peers),
             (self.own_addresses, other.own_addresses),
             (self.endpoint_for, other.endpoint_for),
+            (self.sa_peers, other.sa_peers),
         ):
             for key, value in theirs.items():
                 mine.setdefault(key, value)
         if other.error and not self.error:
             self.error = other.error
+        self.accepts_any = self.accepts_any or other.accepts_any
 
     @property
     def complete(self) -> bool:
@@ -190,6 +200,12 @@ def facts_from_capture(capture: DeviceCapture, peer: str) -> HostFacts:
         interfaces = list(entry.interfaces)
         if config is not None:
             interfaces += list(config.crypto_map_interfaces.get(entry.name, ()))
+        if not entry.peers and not facts.accepts_any:
+            facts.accepts_any = (
+                f"its {what} is dynamic: it accepts peers it does not name"
+                if cisco
+                else f"its {what} accepts any peer"
+            )
         for entry_peer in entry.peers:
             text = str(entry_peer)
             facts.crypto_peers.setdefault(text, f"its {what} names {text}")
@@ -197,6 +213,11 @@ def facts_from_capture(capture: DeviceCapture, peer: str) -> HostFacts:
                 if interface in addresses_by_interface:
                     facts.endpoint_for.setdefault(text, addresses_by_interface[interface])
                     break
+    for sa in state.ike_sas or ():
+        text = str(sa.peer)
+        facts.sa_peers.setdefault(text, f"it has an IKE SA with {text} ({sa.state})")
+        if sa.local is not None:
+            facts.endpoint_for.setdefault(text, str(sa.local))
     return facts
 
 
@@ -206,27 +227,68 @@ def discovery_steps(platform: str) -> list[PlanStep]:
     return [PlanStep(id=f"discovery{i}", command=c) for i, c in enumerate(commands)]
 
 
+def _local_candidates(
+    wanted: str,
+    facts: Mapping[str, HostFacts],
+    device: str | None,
+    fallback: tuple[str, str] | None,
+) -> list[tuple[str, str]]:
+    """``[(device, reason)]`` of the local ends, by the first rule that finds any."""
+    if device is not None:
+        known = facts.get(device)
+        why = known.crypto_peers.get(wanted) or known.sa_peers.get(wanted) if known else None
+        return [(device, "named with --device" + (f" ({why})" if why else ""))]
+    ordered = sorted(facts.items())
+    found = [(n, h.crypto_peers[wanted]) for n, h in ordered if wanted in h.crypto_peers]
+    if found:
+        return found
+    found = [(n, h.sa_peers[wanted]) for n, h in ordered if wanted in h.sa_peers]
+    if found:
+        return found
+    owners = [h for _, h in ordered if wanted in h.own_addresses]
+    for owner in owners:  # the owner of the peer address names one of our addresses
+        for name, host in ordered:
+            if name == owner.name:
+                continue
+            shared = [p for p in owner.crypto_peers if p in host.own_addresses]
+            if shared:
+                names = ", ".join(sorted(host.crypto_peers)) or "no peer"
+                return [
+                    (
+                        name,
+                        f"{owner.name} owns {wanted} and names {name}'s address {shared[0]} as "
+                        f"its crypto peer; {name}'s crypto config does not name {wanted} "
+                        f"(it names {names})",
+                    )
+                ]
+    found = [(n, h.accepts_any) for n, h in ordered if h.accepts_any]
+    if found:
+        return found
+    if fallback is not None and fallback[0] in facts:
+        return [fallback]
+    return []
+
+
 def choose(
     peer: str,
     facts: Mapping[str, HostFacts],
     *,
     device: str | None = None,
+    fallback: tuple[str, str] | None = None,
 ) -> Discovery:
-    """Pick the local and remote devices for ``peer`` from ``facts`` (no I/O)."""
+    """Pick the local and remote devices for ``peer`` from ``facts`` (no I/O).
+
+    Local ends, by the first rule that finds any: ``device``; devices whose crypto config
+    (or inventory ``data.peers``) names the peer; devices with an IKE SA to it; the device
+    whose address the peer's owner names as its crypto peer (a typo in our crypto map);
+    devices with a dynamic crypto map (they accept peers they do not name); ``fallback``.
+    """
     wanted = _address(peer)
     if wanted is None:
         raise UsageError(f"--peer {peer!r} is not an IP address")
     result = Discovery(peer=wanted)
-    if device is not None:
-        known = facts.get(device)
-        why = known.crypto_peers.get(wanted) if known else None
-        reason = f"{device} chosen: named with --device" + (f" ({why})" if why else "")
-        result.chosen.append(Chosen(device, "local", wanted, reason))
-    else:
-        for name, host in sorted(facts.items()):
-            if wanted in host.crypto_peers:
-                reason = f"{name} chosen: {host.crypto_peers[wanted]}"
-                result.chosen.append(Chosen(name, "local", wanted, reason))
+    for name, why in _local_candidates(wanted, facts, device, fallback):
+        result.chosen.append(Chosen(name, "local", wanted, f"{name} chosen: {why}"))
     locals_ = [facts.get(c.device) or HostFacts(c.device) for c in result.local]
     local_names = {c.device for c in result.local}
     owners = [
@@ -282,19 +344,14 @@ def _remote_peer(peer: str, locals_: Sequence[HostFacts], remote: HostFacts) -> 
 
 
 def _needs_asking(peer: str, facts: Mapping[str, HostFacts], device: str | None) -> bool:
-    wanted = _address(peer) or peer
-    locals_ = (
-        [device]
-        if device is not None
-        else [n for n, f in facts.items() if wanted in f.crypto_peers]
-    )
-    if not locals_:
+    """True when asking the devices could find the local end, the remote end or its peer."""
+    try:
+        found = choose(peer, facts, device=device)
+    except UsageError:
         return True
-    owners = [n for n, f in facts.items() if wanted in f.own_addresses and n not in locals_]
-    if not owners:
-        return any(not f.own_addresses for n, f in facts.items() if n not in locals_)
-    local_facts = [facts.get(n) or HostFacts(n) for n in locals_]
-    return not _remote_peer(wanted, local_facts, facts[owners[0]])[0]
+    if found.remote:
+        return False
+    return any(not f.own_addresses for n, f in facts.items() if n not in found.hosts)
 
 
 # -- live -----------------------------------------------------------------------------------------
@@ -429,6 +486,21 @@ def discover_in_folder(
         if not any(c.ok for c in capture.captures):
             continue
         facts[name].merge(facts_from_capture(capture, wanted))
-    found = choose(peer, facts, device=device)
+    found = choose(peer, facts, device=device, fallback=_scenario_first_device(folder))
     found.asked = sorted(devices)
     return found
+
+
+def _scenario_first_device(folder: Path) -> tuple[str, str] | None:
+    """A scenario names the device its peer is checked from first (``devices: [R1, R2]``)."""
+    path = folder / SCENARIO_FILE
+    if not path.is_file():
+        return None
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    devices = raw.get("devices") if isinstance(raw, dict) else None
+    if isinstance(devices, list) and devices:
+        return str(devices[0]), f"the first device of {SCENARIO_FILE}"
+    return None

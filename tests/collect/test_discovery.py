@@ -127,3 +127,42 @@ def test_discover_in_a_bundled_scenario() -> None:
     found = discover_in_folder(healthy, "10.2.2.1")
     assert [c.device for c in found.local] == ["R1"]
     assert found.peer_for_host == {"R1": "10.2.2.1", "R2": "10.1.1.1"}
+
+
+def test_ike_sa_then_dynamic_map_find_a_remote_access_server() -> None:
+    server = HostFacts("HUB", accepts_any="its crypto map VPNMAP 65535 is dynamic")
+    found = choose("10.2.2.1", {"HUB": server})
+    assert found.local[0].reason == "HUB chosen: its crypto map VPNMAP 65535 is dynamic"
+    server.sa_peers["10.2.2.1"] = "it has an IKE SA with 10.2.2.1 (CONF_XAUTH)"
+    found = choose("10.2.2.1", {"HUB": server})
+    assert found.local[0].reason == "HUB chosen: it has an IKE SA with 10.2.2.1 (CONF_XAUTH)"
+
+
+def test_typo_in_our_crypto_map_found_through_the_remote_end() -> None:
+    r1 = HostFacts(
+        "R1",
+        crypto_peers={"10.2.2.9": "its crypto map VPNMAP 10 names 10.2.2.9"},
+        own_addresses={"10.1.1.1": "its interface GigabitEthernet0/0 has 10.1.1.1"},
+    )
+    found = choose("10.2.2.1", {"R1": r1, "R2": R2})
+    assert found.peer_for_host == {"R1": "10.2.2.1", "R2": "10.1.1.1"}
+    assert "R1's crypto config does not name 10.2.2.1 (it names 10.2.2.9)" in found.local[0].reason
+
+
+def test_fallback_is_the_last_rule() -> None:
+    found = choose("10.2.2.1", {"R1": HostFacts("R1")}, fallback=("R1", "first of scenario.yaml"))
+    assert found.local[0].reason == "R1 chosen: first of scenario.yaml"
+
+
+@pytest.mark.skipif(not parse_layer_ready(), reason="the parse layer is not there yet")
+@pytest.mark.parametrize(
+    ("scenario", "reason"),
+    [
+        ("peer-address-mismatch", "R2 owns 10.2.2.1 and names R1's address 10.1.1.1"),
+        ("xauth-failed", "it has an IKE SA with 10.2.2.1"),
+    ],
+)
+def test_discover_in_harder_bundled_scenarios(scenario: str, reason: str) -> None:
+    folder = Path(__file__).parents[2] / "ipsec_doctor" / "lab" / "scenarios" / scenario
+    found = discover_in_folder(folder, "10.2.2.1")
+    assert found.local[0].device == "R1" and reason in found.local[0].reason
