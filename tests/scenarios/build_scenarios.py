@@ -1038,7 +1038,7 @@ class Ios12(Ios15):
         out = [
             f"   local  ident (addr/mask/prot/port): ({self._ident(acl.src)}/0/0)",
             f"   remote ident (addr/mask/prot/port): ({self._ident(acl.dst)}/0/0)",
-            f"   current_peer: {e.peer}:500",
+            f"   current_peer: {e.peer}",
             "     PERMIT, flags={origin_is_acl,}",
             f"    #pkts encaps: {flow.encaps}, #pkts encrypt: {flow.encaps}, #pkts digest {flow.encaps}",
             f"    #pkts decaps: {flow.decaps}, #pkts decrypt: {flow.decaps}, #pkts verify {flow.decaps}",
@@ -1761,7 +1761,6 @@ def isakmp_disabled(s: Scenario) -> None:
 @scenario(
     "no-isakmp-policy",
     first="NO_ISAKMP_POLICY",
-    also=("PHASE1_PROPOSAL_MISMATCH",),
     must_not=("PHASE1_NO_RESPONSE", "PSK_MISMATCH", *PHASE2, "TUNNEL_HEALTHY"),
     description="R1's `crypto isakmp policy 10` was removed: R1 offers only the IOS default "
     "suites (AES-128/3DES, SHA/MD5, group 5/2), R2's policy 10 (AES-256/SHA-256/group "
@@ -2538,6 +2537,7 @@ def lifetime_mismatch(s: Scenario) -> None:
 @scenario(
     "spi-out-of-sync",
     first="SPI_OUT_OF_SYNC",
+    also=("ONE_WAY_TRAFFIC",),
     must_not=(
         "TRANSFORM_SET_MISMATCH",
         "PROXY_ID_MISMATCH",
@@ -2607,6 +2607,7 @@ def send_errors(s: Scenario) -> None:
 @scenario(
     "hw-crypto-engine-fault",
     first="HW_CRYPTO_ENGINE_FAULT",
+    also=("ONE_WAY_TRAFFIC",),
     must_not=("PHASE1_NO_RESPONSE", *PHASE2, "TUNNEL_HEALTHY"),
     description="R1 encrypts on its onboard hardware VPN module, which corrupts packets: R1 logs "
     "`%VPN_HW-1-PACKET_ERROR`, R2 fails the MAC check on every packet "
@@ -2922,7 +2923,7 @@ def vrf_route_missing(s: Scenario) -> None:
 SAMPLED = ("show crypto isakmp sa", "show crypto ipsec sa", "show crypto engine connections active")
 
 
-def outputs(r: Router) -> dict[str, list[str]]:
+def outputs(r: Router, others: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """command -> [sample 1 text, sample 2 text?] for every command this router answers."""
     v = renderer(r)
     out: dict[str, list[str]] = {
@@ -2938,7 +2939,7 @@ def outputs(r: Router) -> dict[str, list[str]]:
     }
     for acl in dict.fromkeys(e.acl for e in r.crypto_map.entries if not e.dynamic):
         out[f"show access-lists {acl}"] = [v.acl(acl, 0), v.acl(acl, 1)]
-    peers = {r.check_peer} | {e.peer for e in r.crypto_map.entries if not e.dynamic}
+    peers = {r.check_peer, *others} | {e.peer for e in r.crypto_map.entries if not e.dynamic}
     for address in sorted(peers | set(r.lans), key=lambda a: ipaddress.IPv4Address(a)):
         out[f"show ip route {address}"] = [v.route(address)]
     for i in r.interfaces:
@@ -3000,7 +3001,14 @@ def write_scenario(s: Scenario, root: Path) -> None:
         device = folder / r.hostname
         device.mkdir()
         (device / "device.yaml").write_text(device_yaml(r))
-        for command, texts in outputs(r).items():
+        others = tuple(
+            a
+            for o in s.routers
+            if o is not r
+            for a in o.addresses()
+            if not a.startswith("192.168.")
+        )
+        for command, texts in outputs(r, others).items():
             for sample, text in enumerate(texts, start=1):
                 (device / command_filename(command, sample)).write_text(text)
 
