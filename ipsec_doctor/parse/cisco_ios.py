@@ -1,0 +1,1155 @@
+"""Cisco IOS / IOS-XE converter: raw command captures -> typed, platform-neutral DeviceState.
+
+Contract:
+- :func:`parse_device` never raises for a command problem. For every plan command (see
+  ``platforms/cisco_ios.yaml``) it finds the capture (the concrete command with the plan
+  variables filled in, or a wider output the plan lists), parses it (TextFSM via
+  :func:`~ipsec_doctor.parse.textfsm_parser.parse_output`; the running configuration with
+  :mod:`~ipsec_doctor.parse.cisco_ios_config`) and fills its section:
+
+  ==================== ==============================================================
+  clock                ``clock`` (naive datetime in the device's zone)
+  running_config       ``config`` (ConfigFacts); its crypto map entries also go to
+                       ``extras["config_crypto_maps"]``
+  crypto_map           ``crypto_maps``
+  isakmp_sa            ``ike_sas`` (sample 1), ``ike_sas_later`` (sample 2)
+  ipsec_sa             ``ipsec_sas`` / ``ipsec_sas_later``
+  engine_connections   ``engine`` / ``engine_later``
+  crypto_acl           ``crypto_acl`` / ``crypto_acl_later``, only the ACL(s) the crypto map
+                       entries for the peer name (all crypto ACLs when no peer is given)
+  isakmp_policy        ``ike_policies``
+  transform_sets       ``transform_sets``
+  route_*              ``routes[plan id]``
+  source_interface,    ``interfaces[name]``
+  crypto_interface
+  logging              ``logs`` (LogEvent via the signature table) and
+                       ``unclassified_log_lines``
+  ==================== ==============================================================
+
+  A capture whose outcome is not OK, an output no template parses, a command whose variable
+  cannot be derived and a command not collected at all leave the section ``None`` and add a
+  :class:`~ipsec_doctor.model.state.CommandProblem` (outcome ``rejected``/``timeout``/
+  ``error``/``unparsed``/``missing``) with the raw text. A sample 2 that was never taken is
+  simply ``None`` (no problem). An output that parses to zero rows is an empty tuple.
+- Every object carries an :class:`~ipsec_doctor.model.state.Evidence` naming the command as
+  run, the sample, the device and the exact line (1-based line number in the raw capture).
+- Normalised vocabulary: IKE encryption ``des``/``3des``/``aes-128``/``aes-192``/``aes-256``;
+  hash ``md5``/``sha``/``sha256``/``sha384``/``sha512``; authentication ``pre-share``/
+  ``rsa-sig``/``rsa-encr`` (``+xauth`` when printed "with XAUTH"); DH group as a number.
+  IPsec transforms one token each: ``esp-aes 256`` and ``esp-256-aes`` -> ``esp-aes-256``,
+  ``esp-aes`` -> ``esp-aes-128``, ``esp-gcm 256`` -> ``esp-gcm-256``; others as printed in
+  lower case (``esp-sha256-hmac``, ``esp-3des``, ``ah-sha-hmac``). PFS group ``group14``, ""
+  for no PFS (a bare ``PFS (Y/N): Y`` means IOS's default ``group1``). IKE states: QM_IDLE ->
+  established; MM_NO_STATE/AG_NO_STATE -> no_state; MM_WAIT_MSG2 -> waiting_response; other
+  MM_*/AG_*/QM_* -> negotiating; DELETED -> deleted; ``active`` is False for
+  ``ACTIVE (deleted)``.
+- ``show crypto isakmp sa`` prints dst/src from the initiator's view; the SA's peer is the
+  end that is not ours (the ``peer`` argument, else the device's own addresses).
+- :func:`convert_command` parses one output for one plan id, for ``ipsec-doctor parse``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from ipaddress import IPv4Network, ip_address, ip_network
+from typing import Any
+
+from ipsec_doctor.errors import ParseError
+from ipsec_doctor.model.capture import CommandCapture, DeviceCapture, Outcome, strip_echo
+from ipsec_doctor.model.lookup import candidate_commands
+from ipsec_doctor.model.state import (
+    AclEntry,
+    CommandProblem,
+    ConfigFacts,
+    CryptoMapEntry,
+    DeviceState,
+    EngineConnection,
+    Evidence,
+    IkePolicy,
+    IkeSa,
+    IkeStatus,
+    Interface,
+    InterfaceStatus,
+    IPAddress,
+    IPNetwork,
+    IpsecSa,
+    LogEvent,
+    RouteLookup,
+    RuleAction,
+    TransformSet,
+)
+from ipsec_doctor.parse.cisco_ios_config import config_facts, parse_running_config
+from ipsec_doctor.parse.derive import derive_variables, missing_reasons
+from ipsec_doctor.parse.logs import classify_lines, split_log_lines
+from ipsec_doctor.parse.textfsm_parser import parse_output
+from ipsec_doctor.platforms.loader import PlanCommand, Platform, load_platform
+
+PLATFORM = "cisco_ios"
+
+# ---------------------------------------------------------------------------------------------
+# vocabulary
+
+
+_IKE_STATES: dict[str, IkeStatus] = {
+    "QM_IDLE": IkeStatus.ESTABLISHED,
+    "MM_ACTIVE": IkeStatus.ESTABLISHED,
+    "AM_ACTIVE": IkeStatus.ESTABLISHED,
+    "READY": IkeStatus.ESTABLISHED,
+    "MM_NO_STATE": IkeStatus.NO_STATE,
+    "AG_NO_STATE": IkeStatus.NO_STATE,
+    "MM_WAIT_MSG2": IkeStatus.WAITING_RESPONSE,
+    "DELETED": IkeStatus.DELETED,
+    "MM_DELETE": IkeStatus.DELETED,
+}
+
+
+def ike_status(state: str) -> IkeStatus:
+    """The platform-neutral phase-1 status of an IOS ISAKMP state name."""
+    name = state.strip().upper()
+    if name in _IKE_STATES:
+        return _IKE_STATES[name]
+    if name.startswith(("MM_", "AG_", "AM_", "QM_")):
+        return IkeStatus.NEGOTIATING
+    return IkeStatus.UNKNOWN
+
+
+# Sample device value: "AES - Advanced Encryption Standard (256 bit keys)."
+_AES_BITS = re.compile(r"\bAES\b.*?\((?P<bits>\d+)\s+bit", re.IGNORECASE)
+
+
+def ike_encryption(text: str) -> str:
+    """``AES - Advanced Encryption Standard (256 bit keys).`` -> ``aes-256``."""
+    if match := _AES_BITS.search(text):
+        return f"aes-{match['bits']}"
+    lowered = text.lower()
+    if lowered.startswith("aes"):
+        return "aes-128"
+    if "3des" in lowered or "triple des" in lowered:
+        return "3des"
+    if lowered.startswith("des") or "data encryption standard" in lowered:
+        return "des"
+    return lowered.split(" - ")[0].strip().rstrip(".")
+
+
+# Sample device value: "Secure Hash Standard 2 (256 bit)"
+_SHA2_BITS = re.compile(r"Secure Hash Standard 2\s*\((?P<bits>\d+)\s+bit", re.IGNORECASE)
+
+
+def ike_hash(text: str) -> str:
+    """``Secure Hash Standard`` -> ``sha``; ``Secure Hash Standard 2 (256 bit)`` -> ``sha256``."""
+    if match := _SHA2_BITS.search(text):
+        return f"sha{match['bits']}"
+    lowered = text.lower()
+    if "message digest 5" in lowered or lowered == "md5":
+        return "md5"
+    if lowered.startswith("secure hash standard") or lowered == "sha":
+        return "sha"
+    return lowered
+
+
+def ike_authentication(text: str) -> str:
+    """``Pre-Shared Key`` -> ``pre-share``; ``Rivest-Shamir-Adleman Signature`` -> ``rsa-sig``."""
+    lowered = text.lower()
+    xauth = "xauth" in lowered
+    if "pre-shared" in lowered or "preshared" in lowered:
+        base = "pre-share"
+    elif "rivest-shamir-adleman signature" in lowered:
+        base = "rsa-sig"
+    elif "rivest-shamir-adleman encryption" in lowered:
+        base = "rsa-encr"
+    elif "ecdsa" in lowered:
+        base = "ecdsa-sig"
+    else:
+        base = lowered.replace(" with xauth", "")
+    return f"{base}+xauth" if xauth else base
+
+
+_TRANSFORM_ALIASES = {
+    "esp-aes": "esp-aes-128",
+    "esp-128-aes": "esp-aes-128",
+    "esp-192-aes": "esp-aes-192",
+    "esp-256-aes": "esp-aes-256",
+    "esp-gcm": "esp-gcm-128",
+    "esp-gmac": "esp-gmac-128",
+}
+
+
+def ipsec_transforms(texts: Iterable[str]) -> tuple[str, ...]:
+    """``["esp-aes 256 esp-sha256-hmac"]`` -> ``("esp-aes-256", "esp-sha256-hmac")``."""
+    result: list[str] = []
+    for text in texts:
+        tokens = text.replace(",", " ").lower().split()
+        for token in tokens:
+            if token.isdigit() and result:
+                result[-1] = f"{result[-1]}-{token}"
+            else:
+                result.append(token)
+    return tuple(_TRANSFORM_ALIASES.get(token, token) for token in result)
+
+
+def pfs_group(flag: str, group: str) -> str:
+    """``("Y", "group14")`` -> ``group14``; no PFS -> ``""``; bare PFS -> ``group1``."""
+    if flag.upper() != "Y":
+        return ""
+    group = group.strip().lower()
+    if not group or group == "none":
+        return "group1"
+    return group if group.startswith("group") else f"group{group}"
+
+
+# ---------------------------------------------------------------------------------------------
+# small value helpers
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return default
+
+
+def _opt_int(value: Any) -> int | None:
+    text = str(value).strip()
+    return int(text) if text.isdigit() else None
+
+
+def _address(value: Any) -> IPAddress | None:
+    try:
+        return ip_address(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _network(address: str, mask: str) -> IPNetwork | None:
+    """``("192.168.10.0", "255.255.255.0" | "0.0.0.255" | "24")`` -> the network."""
+    try:
+        return ip_network(f"{address.strip()}/{mask.strip()}", strict=False)
+    except ValueError:
+        return None
+
+
+def _spi(value: str) -> str:
+    """``0x8A2B5C11(2318097425)`` -> ``0x8A2B5C11``."""
+    head = value.split("(")[0].strip()
+    if head.lower().startswith("0x"):
+        return "0x" + head[2:].upper()
+    return head
+
+
+# Sample device values (an ACL line after "access-list NAME", or a show access-lists entry):
+#   "permit ip 192.168.10.0 0.0.0.255 192.168.20.0 0.0.0.255"
+#   "permit ip host 10.1.1.1 host 10.2.2.1"   "permit tcp any eq 22 192.168.20.0 0.0.0.255"
+_ACL_LINE = re.compile(r"^(?P<action>permit|deny)\s+(?P<protocol>\S+)\s+(?P<rest>.*)$")
+_ADDRESS_SPEC = re.compile(
+    r"^(?:(?P<any>any)|host\s+(?P<host>\S+)|(?P<net>\d+\.\d+\.\d+\.\d+)(?:,\s+wildcard\s+bits)?"
+    r"\s+(?P<wild>\d+\.\d+\.\d+\.\d+)|(?P<prefix>[0-9A-Fa-f:.]+/\d+))\s*"
+)
+_PORT_SPEC = re.compile(r"^(?:(?:eq|neq|lt|gt)\s+\S+|range\s+\S+\s+\S+)\s*")
+
+
+def _address_spec(text: str) -> tuple[IPNetwork | None, bool, str]:
+    """(network or None for any, understood?, rest of the text)."""
+    match = _ADDRESS_SPEC.match(text)
+    if match is None:
+        return None, False, text
+    rest = text[match.end() :]
+    port = _PORT_SPEC.match(rest)
+    if port:
+        rest = rest[port.end() :]
+    if match["any"]:
+        return None, True, rest
+    if match["host"]:
+        network = _network(match["host"], "32" if "." in match["host"] else "128")
+    elif match["net"]:
+        network = _network(match["net"], match["wild"])
+    else:
+        try:
+            network = ip_network(match["prefix"], strict=False)
+        except ValueError:
+            network = None
+    return network, network is not None, rest
+
+
+def acl_selectors(text: str) -> tuple[str, IPNetwork | None, IPNetwork | None] | None:
+    """``permit ip A W B W`` -> (action, source, destination); None when not understood."""
+    match = _ACL_LINE.match(text.strip())
+    if match is None:
+        return None
+    source, ok_source, rest = _address_spec(match["rest"])
+    destination, ok_destination, _rest = _address_spec(rest)
+    if not (ok_source and ok_destination):
+        return None
+    return match["action"], source, destination
+
+
+# ---------------------------------------------------------------------------------------------
+# evidence
+
+
+class _Lines:
+    """The lines of one raw output, searched forward so repeated lines map one to one."""
+
+    def __init__(self, text: str, capture: CommandCapture, device: str, offset: int) -> None:
+        self.lines = text.split("\n")
+        self.cursor = 0
+        self.capture = capture
+        self.device = device
+        self.offset = offset
+
+    def evidence(self, pattern: str, *, advance: bool = True) -> Evidence:
+        """Evidence for the first line from the cursor matching ``pattern`` (a regex)."""
+        regex = re.compile(pattern)
+        order = list(range(self.cursor, len(self.lines))) + list(range(self.cursor))
+        for index in order:
+            if regex.search(self.lines[index]):
+                if advance:
+                    self.cursor = index + 1
+                return self._make(index)
+        return Evidence(
+            command=self.capture.command,
+            line="",
+            line_no=0,
+            sample=self.capture.sample,
+            device=self.device,
+        )
+
+    def line(self, index: int) -> Evidence:
+        return self._make(index)
+
+    def _make(self, index: int) -> Evidence:
+        return Evidence(
+            command=self.capture.command,
+            line=self.lines[index].rstrip(),
+            line_no=index + 1 + self.offset,
+            sample=self.capture.sample,
+            device=self.device,
+        )
+
+
+def _word(value: str) -> str:
+    """A regex matching ``value`` as a whole whitespace-delimited word."""
+    return rf"(?<!\S){re.escape(value)}(?!\S)"
+
+
+# ---------------------------------------------------------------------------------------------
+# section builders: rows (+ located lines) -> typed values
+
+
+@dataclass
+class _Context:
+    """What a section builder may know besides its own rows."""
+
+    peer: IPAddress | None = None
+    own_addresses: frozenset[IPAddress] = frozenset()
+    acl_names: frozenset[str] | None = None  # crypto ACLs to keep; None = keep all
+    config_map_interfaces: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    reference_time: datetime | None = None
+    platform: Platform | None = None
+    query: str = ""
+
+
+def _build_clock(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> datetime:
+    if not rows:
+        raise ParseError("show clock printed no time")
+    row = rows[0]
+    text = f"{row['year']} {row['month']} {row['day']} {row['time']}"
+    for layout in ("%Y %b %d %H:%M:%S.%f", "%Y %b %d %H:%M:%S"):
+        try:
+            return datetime.strptime(text, layout)
+        except ValueError:
+            continue
+    raise ParseError(f"show clock: cannot read the time {text!r}")
+
+
+def _ike_ends(
+    dst: IPAddress, src: IPAddress | None, ctx: _Context
+) -> tuple[IPAddress, IPAddress | None]:
+    """(peer, local) of an ISAKMP SA row."""
+    if src is None:
+        return dst, None
+    if ctx.peer is not None:
+        if src == ctx.peer:
+            return src, dst
+        if dst == ctx.peer:
+            return dst, src
+    if dst in ctx.own_addresses and src not in ctx.own_addresses:
+        return src, dst
+    return dst, src
+
+
+def _build_ike_sas(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> tuple[IkeSa, ...]:
+    result: list[IkeSa] = []
+    for row in rows:
+        dst = _address(row["dst"])
+        if dst is None:
+            raise ParseError(f"show crypto isakmp sa: bad address {row['dst']!r}")
+        src = _address(row["src"])
+        peer, local = _ike_ends(dst, src, ctx)
+        if row.get("ip_version") == "IPv6" or ":" in str(row["dst"]):
+            lines.evidence(rf"dst:\s+{re.escape(row['dst'])}\s*$")
+            source = lines.evidence(rf"state:\s+{re.escape(row['state'])}\b")
+        else:
+            source = lines.evidence(
+                rf"{_word(row['dst'])}\s+{_word(row['src'])}\s+{_word(row['state'])}"
+            )
+        status_text = str(row.get("status", ""))
+        active = None if not status_text else ("deleted" not in status_text.lower())
+        result.append(
+            IkeSa(
+                peer=peer,
+                local=local,
+                state=row["state"],
+                status=ike_status(row["state"]),
+                ike_version=1,
+                conn_id=_opt_int(row["conn_id"]),
+                active=active,
+                source=source,
+            )
+        )
+    return tuple(result)
+
+
+def _current_lifetime(row: dict[str, Any]) -> int | None:
+    spis = [_spi(s) for s in row.get("outbound_esp_spi") or []]
+    seconds = [_int(s) for s in row.get("outbound_esp_lifetime_sec") or []]
+    if not seconds:
+        seconds = [_int(s) for s in row.get("inbound_esp_lifetime_sec") or []]
+    if not seconds:
+        return None
+    current = _spi(str(row.get("current_outbound_spi", "")))
+    if not current.lower().startswith("0x"):
+        current = "0x" + current.upper()
+    if current in spis and spis.index(current) < len(seconds):
+        return seconds[spis.index(current)]
+    return max(seconds)
+
+
+def _build_ipsec_sas(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> tuple[IpsecSa, ...]:
+    result: list[IpsecSa] = []
+    for row in rows:
+        peer = _address(row["current_peer"])
+        if peer is None:
+            raise ParseError(f"show crypto ipsec sa: bad peer {row['current_peer']!r}")
+        local = _address(row.get("local_crypto_endpt", "")) or _address(
+            row.get("local_address", "")
+        )
+        source = lines.evidence(rf"current_peer:?\s+{re.escape(row['current_peer'])}\b")
+        encaps_source = lines.evidence(r"#pkts encaps:", advance=False)
+        decaps_source = lines.evidence(r"#pkts decaps:", advance=False)
+        errors_source = lines.evidence(r"#send errors", advance=False)
+        esp_transforms = (
+            row.get("outbound_esp_transform") or row.get("inbound_esp_transform")
+        ) or []
+        ah_transforms = (row.get("outbound_ah_transform") or row.get("inbound_ah_transform")) or []
+        transforms = ipsec_transforms(list(ah_transforms[:1]) + list(esp_transforms[:1]))
+        result.append(
+            IpsecSa(
+                peer=peer,
+                local=local,
+                interface=row.get("interface", ""),
+                crypto_map=row.get("crypto_map", ""),
+                local_selector=_network(row["local_ident_addr"], row["local_ident_mask"])
+                if row.get("local_ident_addr")
+                else None,
+                remote_selector=_network(row["remote_ident_addr"], row["remote_ident_mask"])
+                if row.get("remote_ident_addr")
+                else None,
+                encaps=_int(row.get("pkts_encaps", 0)),
+                decaps=_int(row.get("pkts_decaps", 0)),
+                send_errors=_int(row.get("send_errors", 0)),
+                recv_errors=_int(row.get("recv_errors", 0)),
+                inbound_spis=tuple(
+                    _spi(s) for s in [*row["inbound_esp_spi"], *row["inbound_ah_spi"]]
+                ),
+                outbound_spis=tuple(
+                    _spi(s) for s in [*row["outbound_esp_spi"], *row["outbound_ah_spi"]]
+                ),
+                transforms=transforms,
+                pfs_group=pfs_group(row.get("pfs", ""), row.get("dh_group", "")),
+                remaining_seconds=_current_lifetime(row),
+                source=source,
+                encaps_source=encaps_source if encaps_source.line else None,
+                decaps_source=decaps_source if decaps_source.line else None,
+                errors_source=errors_source if errors_source.line else None,
+            )
+        )
+    return tuple(result)
+
+
+_NO_INTERFACE = {"", "<none>", "no idb"}
+
+
+def _build_engine(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> tuple[EngineConnection, ...]:
+    result: list[EngineConnection] = []
+    for row in rows:
+        interface = str(row.get("interface", ""))
+        result.append(
+            EngineConnection(
+                conn_id=_int(row["conn_id"]),
+                interface="" if interface in _NO_INTERFACE else interface,
+                address=_address(row.get("ip_address", "")),
+                algorithm=row.get("algorithm", ""),
+                encrypted=_int(row.get("encrypt", 0)),
+                decrypted=_int(row.get("decrypt", 0)),
+                kind=row.get("type", ""),
+                source=lines.evidence(rf"^\s*{re.escape(str(row['conn_id']))}\s"),
+            )
+        )
+    return tuple(result)
+
+
+def _acl_row_fields(row: dict[str, Any]) -> tuple[str, str, str, str, str, str] | None:
+    """(acl, sequence, action, protocol, source spec, destination spec) of either ntc layout."""
+    if "sn" in row:  # ntc cisco_ios_show_access-list
+        destination = row.get("destination", "") or ""
+        if not destination and row.get("type", "").lower() == "standard":
+            destination = "any"
+        return (
+            row.get("name", ""),
+            row.get("sn", ""),
+            row.get("action", ""),
+            row.get("protocol", "") or "ip",
+            str(row.get("source", "")).replace(", wildcard bits", ""),
+            destination,
+        )
+    if "line_num" in row:  # ntc cisco_ios_show_ip_access-lists
+
+        def spec(prefix: str) -> str:
+            if row.get(f"{prefix}_host"):
+                return f"host {row[f'{prefix}_host']}"
+            if row.get(f"{prefix}_any"):
+                return "any"
+            if row.get(f"{prefix}_network"):
+                return f"{row[f'{prefix}_network']} {row.get(f'{prefix}_wildcard') or '0.0.0.0'}"
+            return ""
+
+        return (
+            row.get("acl_name", ""),
+            row.get("line_num", ""),
+            row.get("action", ""),
+            row.get("protocol", "") or "ip",
+            spec("src"),
+            spec("dst") or "any",
+        )
+    return None
+
+
+def _build_acl(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> tuple[AclEntry, ...]:
+    result: list[AclEntry] = []
+    for row in rows:
+        fields = _acl_row_fields(row)
+        if fields is None:
+            raise ParseError("access list rows of an unknown layout")
+        acl, sequence, action, protocol, source_spec, destination_spec = fields
+        if not acl or (ctx.acl_names is not None and acl not in ctx.acl_names):
+            continue
+        if action not in ("permit", "deny"):
+            continue
+        lines.evidence(rf"access list\s+{re.escape(acl)}\s*$")
+        source = lines.evidence(rf"^\s*{re.escape(sequence)}\s+{action}\b") if sequence else None
+        selectors = acl_selectors(f"{action} {protocol} {source_spec} {destination_spec}")
+        if selectors is None:
+            continue  # an object-group or non-contiguous wildcard: not a selector we can use
+        _action, source_net, destination_net = selectors
+        result.append(
+            AclEntry(
+                acl=acl,
+                sequence=_opt_int(sequence),
+                action=RuleAction(action),
+                protocol=protocol,
+                source_net=source_net,
+                destination_net=destination_net,
+                matches=_opt_int(row.get("matches", "")),
+                source=source,
+            )
+        )
+    return tuple(result)
+
+
+def _slash_network(text: str) -> IPNetwork | None:
+    """``40.40.40.0/0.0.0.255`` (IOS 12.x crypto map ACL lines) -> the network."""
+    address, _, mask = text.partition("/")
+    return _network(address, mask)
+
+
+def _map_selectors(row: dict[str, Any]) -> tuple[tuple[IPNetwork, ...], tuple[IPNetwork, ...]]:
+    local: list[IPNetwork] = []
+    remote: list[IPNetwork] = []
+    # IOS 12.x: "access-list 144 permit ip" + "source: addr = A/W" + "dest: addr = B/W"
+    pairs = iter(zip(row.get("acl_sources") or [], row.get("acl_destinations") or [], strict=False))
+    for entry in row.get("acl_entries") or []:
+        selectors = acl_selectors(entry)
+        if selectors is None:
+            if len(entry.split()) <= 2:  # the addresses follow on their own lines
+                pair = next(pairs, None)
+                if pair is not None and entry.startswith("permit"):
+                    source_net, destination_net = _slash_network(pair[0]), _slash_network(pair[1])
+                    if source_net is not None and destination_net is not None:
+                        local.append(source_net)
+                        remote.append(destination_net)
+            continue
+        action, source_net, destination_net = selectors
+        if action == "permit":
+            local.append(source_net or IPv4Network("0.0.0.0/0"))
+            remote.append(destination_net or IPv4Network("0.0.0.0/0"))
+    return tuple(local), tuple(remote)
+
+
+def _map_header(name: str, sequence: str) -> str:
+    """Regex of ``Crypto Map IPv4 "NAME" SEQ`` (``IPv4`` absent on old images)."""
+    return rf'Crypto Map\s+(?:IPv[46]\s+)?"{re.escape(name)}"\s+{re.escape(sequence)}\b'
+
+
+def _build_crypto_maps(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> tuple[CryptoMapEntry, ...]:
+    interfaces: dict[str, list[str]] = {}
+    listed: set[str] = set()
+    for row in rows:
+        if row.get("interfaces_map"):
+            listed.add(row["interfaces_map"])
+            names = interfaces.setdefault(row["interfaces_map"], [])
+            names.extend(i for i in row.get("interfaces") or [] if i not in names)
+    result: list[CryptoMapEntry] = []
+    for row in rows:
+        name = row["map_name"]
+        local, remote = _map_selectors(row)
+        sets: list[str] = []
+        for item in row.get("transform_sets") or []:
+            sets.extend(part.strip() for part in item.split(",") if part.strip())
+        if name in listed:
+            map_interfaces = tuple(interfaces.get(name, ()))
+        else:  # old layouts print no "Interfaces using crypto map": trust the configuration
+            map_interfaces = tuple(ctx.config_map_interfaces.get(name, ()))
+        result.append(
+            CryptoMapEntry(
+                name=name,
+                sequence=_int(row["sequence"]),
+                peers=tuple(p for p in (_address(x) for x in row.get("peers") or []) if p),
+                acl=row.get("acl_name", ""),
+                local_selectors=local,
+                remote_selectors=remote,
+                transform_sets=tuple(sets),
+                pfs_group=pfs_group(row.get("pfs", ""), row.get("pfs_group", "")),
+                lifetime_seconds=_opt_int(row.get("lifetime_seconds", "")),
+                lifetime_kilobytes=_opt_int(row.get("lifetime_kb", "")),
+                interfaces=map_interfaces,
+                source=lines.evidence(_map_header(name, row["sequence"])),
+            )
+        )
+    return tuple(result)
+
+
+def _build_policies(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> tuple[IkePolicy, ...]:
+    result: list[IkePolicy] = []
+    for row in rows:
+        is_default = bool(row.get("default"))
+        priority = _opt_int(row.get("priority", ""))
+        if priority is not None:
+            source = lines.evidence(rf"[Pp]rotection suite of priority {priority}\b")
+        else:
+            source = lines.evidence(r"Default protection suite\s*$")
+        result.append(
+            IkePolicy(
+                priority=priority if priority is not None else 65535,
+                encryption=ike_encryption(row["encryption"]),
+                hash=ike_hash(row.get("hash", "")),
+                authentication=ike_authentication(row.get("authentication", "")),
+                dh_group=_int(row.get("dh_group", 0)),
+                lifetime_seconds=_opt_int(row.get("lifetime", "")),
+                is_default=is_default,
+                source=source,
+            )
+        )
+    return tuple(result)
+
+
+def _build_transform_sets(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> tuple[TransformSet, ...]:
+    return tuple(
+        TransformSet(
+            name=row["name"],
+            transforms=ipsec_transforms(row.get("transforms") or []),
+            mode=(row.get("mode") or "tunnel").lower(),
+            source=lines.evidence(rf"Transform (?:set|proposal) {re.escape(row['name'])}:"),
+        )
+        for row in rows
+    )
+
+
+def _build_route(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> RouteLookup:
+    if not rows:
+        raise ParseError("show ip route printed neither a routing entry nor 'not in table'")
+    row = rows[0]
+    if row.get("not_found"):
+        return RouteLookup(
+            query=ctx.query,
+            found=False,
+            vrf=row.get("vrf", ""),
+            source=lines.evidence(r"not in table"),
+        )
+    mask = row.get("prefix_length") or row.get("netmask") or "32"
+    prefix = _network(row["network"], mask)
+    next_hops = tuple(a for a in (_address(x) for x in row.get("nexthop_ips") or []) if a)
+    return RouteLookup(
+        query=ctx.query,
+        found=True,
+        prefix=prefix,
+        interfaces=tuple(dict.fromkeys(row.get("interfaces") or [])),
+        next_hops=next_hops,
+        connected=bool(row.get("connected")) or row.get("known_via") == "connected",
+        is_default=bool(row.get("candidate_default"))
+        or (prefix is not None and prefix.prefixlen == 0),
+        vrf=row.get("vrf", ""),
+        source=lines.evidence(r"^Routing entry for"),
+    )
+
+
+def _interface_status(link: str) -> InterfaceStatus:
+    lowered = link.strip().lower()
+    if lowered.startswith("administratively"):
+        return InterfaceStatus.ADMIN_DOWN
+    if lowered == "up":
+        return InterfaceStatus.UP
+    if lowered.startswith("down") or lowered == "deleted":
+        return InterfaceStatus.DOWN
+    return InterfaceStatus.UNKNOWN
+
+
+def _build_interface(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> Interface:
+    if not rows:
+        raise ParseError("show interfaces printed no interface")
+    row = rows[0]
+    address = None
+    if row.get("ip_address") and row.get("prefix_length"):
+        address = _network_interface(row["ip_address"], row["prefix_length"])
+    protocol = str(row.get("protocol_status", "")).strip().lower()
+    return Interface(
+        name=row["interface"],
+        status=_interface_status(str(row.get("link_status", ""))),
+        protocol_up=None if not protocol else protocol.startswith("up"),
+        address=address,
+        source=lines.evidence(rf"^{re.escape(row['interface'])}\s+is\s"),
+    )
+
+
+def _network_interface(address: str, prefix: str) -> Any:
+    from ipaddress import ip_interface
+
+    try:
+        return ip_interface(f"{address}/{prefix}")
+    except ValueError:
+        return None
+
+
+def _build_engine_configuration(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> dict[str, Any]:
+    """``extras["crypto_engine"]``: the hardware engine if there is one, else the first."""
+    engines: list[dict[str, Any]] = []
+    for row in rows:
+        evidence = [lines.evidence(rf"engine name:\s+{re.escape(row['name'])}\s*$")]
+        if row.get("type"):
+            evidence.append(lines.evidence(rf"engine type:\s+{re.escape(row['type'])}\s*$"))
+        if row.get("state"):
+            evidence.append(
+                lines.evidence(rf"(?:State|engine state):\s+{re.escape(row['state'])}\s*$")
+            )
+        engines.append(
+            {
+                "type": str(row.get("type", "")).lower(),
+                "name": row["name"],
+                "slot": row.get("slot") or row.get("location", ""),
+                "state": row.get("state", ""),
+                "evidence": evidence,
+            }
+        )
+    if not engines:
+        raise ParseError("show crypto engine configuration listed no engine")
+    chosen = next((e for e in engines if e["type"] == "hardware"), engines[0])
+    return {**chosen, "engines": [{k: v for k, v in e.items() if k != "evidence"} for e in engines]}
+
+
+Builder = Callable[[list[dict[str, Any]], _Lines, _Context], Any]
+
+#: plan id -> section builder (the running configuration and the log have their own path).
+BUILDERS: dict[str, Builder] = {
+    "clock": _build_clock,
+    "crypto_map": _build_crypto_maps,
+    "isakmp_sa": _build_ike_sas,
+    "ipsec_sa": _build_ipsec_sas,
+    "engine_connections": _build_engine,
+    "engine_configuration": _build_engine_configuration,
+    "crypto_acl": _build_acl,
+    "isakmp_policy": _build_policies,
+    "transform_sets": _build_transform_sets,
+    "route_peer": _build_route,
+    "route_local_lan": _build_route,
+    "route_remote_lan": _build_route,
+    "source_interface": _build_interface,
+    "crypto_interface": _build_interface,
+}
+
+#: every plan id this converter understands
+SECTIONS = frozenset({*BUILDERS, "running_config", "logging"})
+
+
+# ---------------------------------------------------------------------------------------------
+# one command
+
+
+def _prepare(capture: CommandCapture) -> tuple[str, int]:
+    """The output without an echoed prompt line, and how many lines were dropped."""
+    raw = capture.raw.replace("\r\n", "\n").replace("\r", "\n")
+    text = strip_echo(raw, capture.command)
+    return text, raw.count("\n") - text.count("\n")
+
+
+def _rows(platform: Platform, plan_id: str, command: str, text: str) -> list[dict[str, Any]]:
+    if plan_id == "running_config":
+        return parse_running_config(text)
+    return parse_output(platform.textfsm_platform, command, text)
+
+
+def _query(command: str) -> str:
+    # Sample command: "show ip route vrf CUST-A 10.2.2.1" -> "10.2.2.1"
+    found = re.findall(r"[0-9A-Fa-f]*[.:][0-9A-Fa-f.:]+", command)
+    return found[-1] if found else ""
+
+
+def _convert(
+    platform: Platform,
+    plan_id: str,
+    capture: CommandCapture,
+    device: str,
+    ctx: _Context,
+) -> tuple[list[dict[str, Any]], Any]:
+    """(rows, section value) of one capture; raises ParseError."""
+    text, offset = _prepare(capture)
+    rows = _rows(platform, plan_id, capture.command, text)
+    lines = _Lines(text, capture, device, offset)
+    if plan_id == "running_config":
+        return rows, config_facts(
+            rows, command=capture.command, device=device, sample=capture.sample, line_offset=offset
+        )
+    if plan_id == "logging":
+        return rows, _logs(platform, text, capture, device, ctx, offset)
+    builder = BUILDERS.get(plan_id)
+    if builder is None:
+        raise ParseError(f"no converter for plan id {plan_id!r}")
+    return rows, builder(rows, lines, replace(ctx, query=_query(capture.command)))
+
+
+_LOG_HEADER = re.compile(r"^Syslog logging:", re.MULTILINE)
+_LOG_BUFFER = re.compile(r"^Log Buffer \(\d+ bytes\):", re.MULTILINE)
+
+
+def _logs(
+    platform: Platform,
+    text: str,
+    capture: CommandCapture,
+    device: str,
+    ctx: _Context,
+    offset: int,
+) -> tuple[tuple[LogEvent, ...], tuple[Evidence, ...]]:
+    if _LOG_HEADER.search(text) and not _LOG_BUFFER.search(text):
+        raise ParseError("the device keeps no log buffer (logging buffered is off)")
+    lines = split_log_lines(text, platform, ctx.reference_time)
+    if offset:
+        lines = [replace(line, line_no=line.line_no + offset) for line in lines]
+    return classify_lines(
+        lines, platform.signatures, command=capture.command, device=device, sample=capture.sample
+    )
+
+
+def convert_command(
+    plan_id: str,
+    command: str,
+    text: str,
+    *,
+    device: str = "",
+    sample: int = 1,
+    peer: str | None = None,
+    platform: Platform | None = None,
+) -> tuple[list[dict[str, Any]], Any]:
+    """(rows, typed section value) of one output for ``plan_id``; raises ParseError."""
+    loaded = platform or load_platform(PLATFORM)
+    capture = CommandCapture(command=command, sample=sample, outcome=Outcome.OK, raw=text)
+    ctx = _Context(peer=_address(peer) if peer else None, platform=loaded)
+    return _convert(loaded, plan_id, capture, device, ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole device
+
+
+class _DeviceParser:
+    def __init__(self, capture: DeviceCapture, peer: str | None, platform: Platform) -> None:
+        self.capture = capture
+        self.platform = platform
+        self.peer = peer
+        self.device = capture.name
+        self.problems: list[CommandProblem] = []
+        self.sections: dict[str, Any] = {}
+        self.variables: dict[str, str] = {"peer": peer} if peer else {}
+        self.ctx = _Context(peer=_address(peer) if peer else None, platform=platform)
+        self.wider = platform.wider_patterns()
+        self._partial = DeviceState(name=capture.name, platform=capture.platform)
+
+    # -- finding captures ------------------------------------------------------------------
+    def _candidates(self, entry: PlanCommand) -> tuple[list[str], str]:
+        """(commands whose output may answer ``entry``, reason when there are none)."""
+        rendered = entry.render(self.variables)
+        if rendered is not None:
+            return candidate_commands(rendered, self.wider), ""
+        missing = [v for v in entry.variables if not self.variables.get(v)]
+        fallbacks = [w for w in entry.wider if "{" not in w]
+        reason = f"variable {', '.join(missing)} could not be derived"
+        return fallbacks, reason
+
+    def find(self, entry: PlanCommand, sample: int) -> tuple[CommandCapture | None, str, str]:
+        """(capture, the command looked for, reason it is missing)."""
+        commands, reason = self._candidates(entry)
+        for command in commands:
+            found = self.capture.get(command, sample)
+            if found is not None:
+                return found, command, ""
+        looked = commands[0] if commands else entry.command
+        return None, looked, reason or "not collected"
+
+    # -- one section -----------------------------------------------------------------------
+    def section(self, plan_id: str, sample: int = 1) -> Any:
+        """The typed value of ``plan_id`` for ``sample`` (None + a problem when unknown)."""
+        try:
+            entry = self.platform.command(plan_id)
+        except Exception:  # the plan has no such command: nothing to read, nothing to report
+            return None
+        capture, looked, reason = self.find(entry, sample)
+        if capture is None:
+            if sample > 1:
+                return None  # a second sample not taken (or sample 1 already reported)
+            if reason != "not collected" and self.peer:
+                explained = missing_reasons(self._partial, self.peer)
+                missing = [v for v in entry.variables if v in explained]
+                if missing:
+                    reason = "; ".join(f"{v}: {explained[v]}" for v in missing)
+            self.problems.append(
+                CommandProblem(
+                    command=looked,
+                    outcome=Outcome.MISSING.value,
+                    raw="",
+                    reason=reason,
+                    section=plan_id,
+                )
+            )
+            return None
+        if capture.outcome is not Outcome.OK:
+            self.problems.append(
+                CommandProblem(
+                    command=capture.command,
+                    outcome=capture.outcome.value,
+                    raw=capture.raw,
+                    reason=capture.error or f"the command ended {capture.outcome.value}",
+                    section=plan_id,
+                )
+            )
+            return None
+        try:
+            _rows_found, value = _convert(self.platform, plan_id, capture, self.device, self.ctx)
+        except ParseError as error:
+            self.problems.append(
+                CommandProblem(
+                    command=capture.command,
+                    outcome=Outcome.UNPARSED.value,
+                    raw=capture.raw,
+                    reason=str(error),
+                    section=plan_id,
+                )
+            )
+            return None
+        return value
+
+    # -- the device ------------------------------------------------------------------------
+    def own_addresses(self, config: ConfigFacts | None, sas: Sequence[IpsecSa] | None) -> None:
+        found: set[IPAddress] = set()
+        if config is not None:
+            found.update(i.ip for i in config.interface_addresses.values())
+        for sa in sas or ():
+            if sa.local is not None:
+                found.add(sa.local)
+        self.ctx = replace(self.ctx, own_addresses=frozenset(found))
+
+    def run(self) -> DeviceState:
+        capture = self.capture
+        if capture.error and not capture.captures:
+            return DeviceState(
+                name=capture.name,
+                platform=capture.platform,
+                hostname=capture.hostname,
+                unreachable=capture.error,
+            )
+        clock = self.section("clock")
+        self.ctx = replace(self.ctx, reference_time=clock)
+        config = self.section("running_config")
+        config_maps: tuple[CryptoMapEntry, ...] = ()
+        hostname = capture.hostname
+        if config is not None:
+            config_rows = self._config_rows()
+            config_maps = _config_map_entries(config_rows, config)
+            hostname = hostname or next(
+                (r["name"] for r in config_rows if r["kind"] == "hostname"), ""
+            )
+            self.ctx = replace(self.ctx, config_map_interfaces=config.crypto_map_interfaces)
+        crypto_maps = self.section("crypto_map")
+        ipsec_sas = self.section("ipsec_sa")
+        ipsec_sas_later = self.section("ipsec_sa", 2)
+        self.own_addresses(config, ipsec_sas)
+        ike_sas = self.section("isakmp_sa")
+        ike_sas_later = self.section("isakmp_sa", 2)
+        engine = self.section("engine_connections")
+        engine_later = self.section("engine_connections", 2)
+        policies = self.section("isakmp_policy")
+        transform_sets = self.section("transform_sets")
+
+        state = DeviceState(
+            name=capture.name,
+            platform=capture.platform,
+            hostname=hostname,
+            clock=clock,
+            ike_sas=ike_sas,
+            ike_sas_later=ike_sas_later,
+            ipsec_sas=ipsec_sas,
+            ipsec_sas_later=ipsec_sas_later,
+            engine=engine,
+            engine_later=engine_later,
+            crypto_maps=crypto_maps,
+            ike_policies=policies,
+            transform_sets=transform_sets,
+            config=config,
+            extras={"config_crypto_maps": config_maps} if config is not None else {},
+        )
+
+        self._partial = state
+        # crypto ACL: only the ACLs the relevant crypto map entries name
+        maps_known = crypto_maps if crypto_maps is not None else (config_maps or None)
+        if maps_known is not None:
+            relevant = [e for e in maps_known if self.ctx.peer is None or self.ctx.peer in e.peers]
+            self.ctx = replace(self.ctx, acl_names=frozenset(e.acl for e in relevant if e.acl))
+        if self.peer:
+            self.variables.update(derive_variables(state, self.peer))
+        if "crypto_acl" in self.variables or self.ctx.acl_names is not None:
+            crypto_acl = self.section("crypto_acl")
+            crypto_acl_later = self.section("crypto_acl", 2)
+        else:
+            crypto_acl = crypto_acl_later = None
+            self._missing("crypto_acl", "the crypto ACL name could not be derived")
+        state = replace(state, crypto_acl=crypto_acl, crypto_acl_later=crypto_acl_later)
+        self._partial = state
+        if self.peer:
+            self.variables.update(derive_variables(state, self.peer))
+
+        routes: dict[str, RouteLookup] = {}
+        for plan_id in ("route_peer", "route_local_lan", "route_remote_lan"):
+            if self._in_plan(plan_id):
+                route = self.section(plan_id)
+                if route is not None:
+                    routes[plan_id] = route
+        state = replace(state, routes=routes)
+        self._partial = state
+        if self.peer:
+            self.variables.update(derive_variables(state, self.peer))
+
+        interfaces: dict[str, Interface] = {}
+        for plan_id in ("source_interface", "crypto_interface"):
+            if self._in_plan(plan_id):
+                interface = self.section(plan_id)
+                if interface is not None:
+                    interfaces[interface.name] = interface
+
+        extras = dict(state.extras)
+        if self._in_plan("engine_configuration"):
+            engine_config = self.section("engine_configuration")
+            if engine_config is not None:
+                extras["crypto_engine"] = engine_config
+        extras["variables"] = dict(self.variables)
+        for name in ("source_interface", "crypto_interface"):
+            if self.variables.get(name):
+                extras[name] = self.variables[name]
+
+        logs = None
+        unclassified: tuple[Evidence, ...] = ()
+        log_value = self.section("logging")
+        if log_value is not None:
+            logs, unclassified = log_value
+
+        return replace(
+            state,
+            interfaces=interfaces,
+            logs=logs,
+            unclassified_log_lines=unclassified,
+            problems=tuple(self.problems),
+            extras=extras,
+        )
+
+    def _in_plan(self, plan_id: str) -> bool:
+        return any(entry.id == plan_id for entry in self.platform.commands)
+
+    def _missing(self, plan_id: str, reason: str) -> None:
+        if not self._in_plan(plan_id):
+            return
+        self.problems.append(
+            CommandProblem(
+                command=self.platform.command(plan_id).command,
+                outcome=Outcome.MISSING.value,
+                raw="",
+                reason=reason,
+                section=plan_id,
+            )
+        )
+
+    def _config_rows(self) -> list[dict[str, Any]]:
+        entry = self.platform.command("running_config")
+        capture, _looked, _reason = self.find(entry, 1)
+        if capture is None:
+            return []
+        text, _offset = _prepare(capture)
+        return parse_running_config(text)
+
+
+def _config_map_entries(
+    rows: list[dict[str, Any]], config: ConfigFacts
+) -> tuple[CryptoMapEntry, ...]:
+    """The running configuration's crypto map entries (a fallback for variable derivation)."""
+    entries: list[CryptoMapEntry] = []
+    for row in rows:
+        if row["kind"] != "crypto_map_entry":
+            continue
+        entries.append(
+            CryptoMapEntry(
+                name=row["name"],
+                sequence=row["sequence"],
+                peers=tuple(p for p in (_address(x) for x in row["peers"]) if p),
+                acl=row["acl"],
+                transform_sets=tuple(row["transform_sets"]),
+                pfs_group=row["pfs_group"],
+                lifetime_seconds=row["lifetime_seconds"],
+                interfaces=config.crypto_map_interfaces.get(row["name"], ()),
+            )
+        )
+    return tuple(entries)
+
+
+def parse_device(capture: DeviceCapture, peer: str | None = None) -> DeviceState:
+    """The typed state of one Cisco IOS device (see the module docstring)."""
+    platform = load_platform(capture.platform if capture.platform else PLATFORM)
+    return _DeviceParser(capture, peer, platform).run()
