@@ -13,7 +13,8 @@ Contract:
   evidence for every line used. ISAKMP counts as enabled unless ``no crypto isakmp enable`` is
   configured (the IOS default); NAT-T likewise unless ``no crypto ipsec nat-transparency
   udp-encapsulation``.
-- Pre-shared keys never leave this module: rows and facts carry addresses only.
+- Pre-shared keys never leave this module: rows and facts carry addresses only, and the
+  quoted lines have the key replaced by ``<redacted>``.
 """
 
 from __future__ import annotations
@@ -92,8 +93,29 @@ class _Block:
     row: dict[str, Any]
 
 
+REDACTED = "<redacted>"
+
+# Sample device lines: "crypto isakmp key 6 FLgBaJHX address 10.2.2.1",
+#   "  pre-shared-key address 10.2.2.1 key cisco123" -> the key word is group "key"
+_KEY_VALUE = re.compile(
+    r"^(?P<head>crypto\s+isakmp\s+key\s+(?:[067]\s+)?)(?P<key>\S+)"
+    r"|^(?P<head2>\s+pre-shared-key\s+.*?\skey\s+(?:[067]\s+)?)(?P<key2>\S+)"
+)
+
+
+def mask_key(line: str) -> str:
+    """The line with a pre-shared key replaced by ``<redacted>`` (defence in depth: captures
+    arrive redacted by the collect layer, but a pasted configuration may not be)."""
+    match = _KEY_VALUE.match(line)
+    if match is None:
+        return line
+    if match["key"] is not None:
+        return line[: match.start("key")] + REDACTED + line[match.end("key") :]
+    return line[: match.start("key2")] + REDACTED + line[match.end("key2") :]
+
+
 def _row(kind: str, line_no: int, line: str, **values: Any) -> dict[str, Any]:
-    return {"kind": kind, **values, "line": line.rstrip(), "line_no": line_no}
+    return {"kind": kind, **values, "line": mask_key(line.rstrip()), "line_no": line_no}
 
 
 def parse_running_config(text: str) -> list[dict[str, Any]]:

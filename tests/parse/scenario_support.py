@@ -2,8 +2,9 @@
 
 The plan is walked to a fixed point: each round parses what was read, derives the plan
 variables (:func:`ipsec_doctor.parse.derive.derive_variables`) and reads the files the new
-commands name (exact command first, then the wider outputs the plan lists). A file whose text
-is an IOS refusal (``% Invalid input detected``) becomes a REJECTED capture, like a live run.
+commands name (exact command first, then the wider outputs the plan lists). Texts are redacted
+as the collect layer does; a file whose text is an IOS refusal (``% Invalid input detected``)
+becomes a REJECTED capture, like a live run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from ipsec_doctor.collect.redaction import redact
 from ipsec_doctor.model.capture import CommandCapture, DeviceCapture, Outcome, command_filename
 from ipsec_doctor.model.lookup import candidate_commands
 from ipsec_doctor.parse import parse_device
@@ -50,7 +52,7 @@ def peer_for(name: str, device: str) -> str:
 
 
 def _read(path: Path, command: str, sample: int) -> CommandCapture:
-    text = path.read_text(encoding="utf-8")
+    text = redact(path.read_text(encoding="utf-8"))
     refused = text.lstrip().startswith(("% Invalid input", "% Ambiguous", "% Incomplete"))
     return CommandCapture(
         command=command,
