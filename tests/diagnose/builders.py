@@ -100,8 +100,13 @@ def ipsec_sa(
     )
 
 
-def acl(lan: IPv4Network, remote_lan: IPv4Network, matches: int | None, sample: int = 1,
-        name: str = "VPN-ACL") -> AclEntry:
+def acl(
+    lan: IPv4Network,
+    remote_lan: IPv4Network,
+    matches: int | None,
+    sample: int = 1,
+    name: str = "VPN-ACL",
+) -> AclEntry:
     return AclEntry(
         acl=name,
         sequence=10,
@@ -205,7 +210,9 @@ def device(
                 prefix=lan,
                 interfaces=(LAN_IF,),
                 connected=True,
-                source=ev(f"show ip route {lan.network_address}", f"* directly connected, via {LAN_IF}", 4),
+                source=ev(
+                    f"show ip route {lan.network_address}", f"* directly connected, via {LAN_IF}", 4
+                ),
             ),
             "route_remote_lan": RouteLookup(
                 query=str(remote_lan.network_address),
@@ -213,14 +220,26 @@ def device(
                 prefix=ip_network("0.0.0.0/0"),
                 interfaces=(WAN_IF,),
                 is_default=True,
-                source=ev(f"show ip route {remote_lan.network_address}", f"* 10.0.0.254, via {WAN_IF}", 4),
+                source=ev(
+                    f"show ip route {remote_lan.network_address}", f"* 10.0.0.254, via {WAN_IF}", 4
+                ),
             ),
         },
         interfaces={
-            LAN_IF: Interface(LAN_IF, InterfaceStatus.UP, True, lan_addr,
-                              source=ev(f"show interfaces {LAN_IF}", f"{LAN_IF} is up, line protocol is up", 1)),
-            WAN_IF: Interface(WAN_IF, InterfaceStatus.UP, True, wan_addr,
-                              source=ev(f"show interfaces {WAN_IF}", f"{WAN_IF} is up, line protocol is up", 1)),
+            LAN_IF: Interface(
+                LAN_IF,
+                InterfaceStatus.UP,
+                True,
+                lan_addr,
+                source=ev(f"show interfaces {LAN_IF}", f"{LAN_IF} is up, line protocol is up", 1),
+            ),
+            WAN_IF: Interface(
+                WAN_IF,
+                InterfaceStatus.UP,
+                True,
+                wan_addr,
+                source=ev(f"show interfaces {WAN_IF}", f"{WAN_IF} is up, line protocol is up", 1),
+            ),
         },
         logs=(),
     )
@@ -271,7 +290,9 @@ def log(
 
 
 def phase1_down(
-    view: TunnelView, state: str = "MM_NO_STATE", status: IkeStatus = IkeStatus.NO_STATE,
+    view: TunnelView,
+    state: str = "MM_NO_STATE",
+    status: IkeStatus = IkeStatus.NO_STATE,
     remote_too: bool = True,
 ) -> TunnelView:
     """Phase 1 stuck in ``state`` on R1 (and R2 sees nothing); no IPsec SAs anywhere."""
@@ -291,8 +312,12 @@ def phase2_down(view: TunnelView) -> TunnelView:
     return view
 
 
-def problem(command: str, section: str, outcome: str = "rejected",
-            raw: str = "% Invalid input detected at '^' marker.") -> CommandProblem:
+def problem(
+    command: str,
+    section: str,
+    outcome: str = "rejected",
+    raw: str = "% Invalid input detected at '^' marker.",
+) -> CommandProblem:
     return CommandProblem(command=command, outcome=outcome, raw=raw, section=section)
 
 

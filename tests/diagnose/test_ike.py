@@ -37,8 +37,11 @@ PHASE2 = {
 
 def test_no_route_to_peer_explains_no_response() -> None:
     view = phase1_down(healthy_view())
-    gone = RouteLookup(query=str(R2_WAN), found=False,
-                       source=ev(f"show ip route {R2_WAN}", "% Subnet not in table", 1))
+    gone = RouteLookup(
+        query=str(R2_WAN),
+        found=False,
+        source=ev(f"show ip route {R2_WAN}", "% Subnet not in table", 1),
+    )
     retx = log(Event.PHASE1_RETRANSMIT, line="retransmitting phase 1 MM_NO_STATE...")
     found = diagnose(local(view, routes={**view.local.routes, "route_peer": gone}, logs=(retx,)))
     assert codes(found)[0] == Code.NO_ROUTE_TO_PEER.value
@@ -109,8 +112,12 @@ def test_undecidable_proposal_side_is_the_remote() -> None:
 
 def test_attribute_named_by_the_log_one_end() -> None:
     view = phase1_down(one_ended())
-    hashmsg = log(Event.PHASE1_PROPOSAL_REJECTED, None,
-                  "Hash algorithm offered does not match policy!", attribute="hash")
+    hashmsg = log(
+        Event.PHASE1_PROPOSAL_REJECTED,
+        None,
+        "Hash algorithm offered does not match policy!",
+        attribute="hash",
+    )
     found = diagnose(local(view, logs=(hashmsg,)))
     assert found[0].code is Code.PHASE1_PROPOSAL_MISMATCH
     assert found[0].detail["differing"] == ["hash"]
@@ -118,10 +125,14 @@ def test_attribute_named_by_the_log_one_end() -> None:
 
 def test_psk_mismatch_from_bad_message_and_mm_key_exch() -> None:
     view = phase1_down(healthy_view(), "MM_KEY_EXCH", IkeStatus.NEGOTIATING)
-    bad = log(Event.AUTH_FAILED, R1_WAN,
-              "%CRYPTO-4-IKMP_BAD_MESSAGE: IKE message from 10.1.1.1 failed its sanity check")
-    view = remote(view, ike_sas=(ike_sa(R1_WAN, R2_WAN, "MM_KEY_EXCH", IkeStatus.NEGOTIATING),),
-                  logs=(bad,))
+    bad = log(
+        Event.AUTH_FAILED,
+        R1_WAN,
+        "%CRYPTO-4-IKMP_BAD_MESSAGE: IKE message from 10.1.1.1 failed its sanity check",
+    )
+    view = remote(
+        view, ike_sas=(ike_sa(R1_WAN, R2_WAN, "MM_KEY_EXCH", IkeStatus.NEGOTIATING),), logs=(bad,)
+    )
     found = diagnose(view)
     assert codes(found)[0] == Code.PSK_MISMATCH.value
     assert Code.PHASE1_PROPOSAL_MISMATCH.value not in codes(found)
@@ -135,9 +146,12 @@ def test_psk_mismatch_from_bad_message_and_mm_key_exch() -> None:
 def test_mode_failure_resolved_by_neighbouring_lines() -> None:
     view = phase1_down(one_ended())
     bad = log(Event.AUTH_FAILED, None, "reserved not zero on payload 5!", 10)
-    mode = log(Event.PHASE1_MODE_FAILURE, R2_WAN,
-               "%CRYPTO-6-IKMP_MODE_FAILURE: Processing of Main mode failed with peer at 10.2.2.1",
-               12)
+    mode = log(
+        Event.PHASE1_MODE_FAILURE,
+        R2_WAN,
+        "%CRYPTO-6-IKMP_MODE_FAILURE: Processing of Main mode failed with peer at 10.2.2.1",
+        12,
+    )
     found = diagnose(local(view, logs=(bad, mode)))
     assert codes(found)[0] == Code.PSK_MISMATCH.value
     assert Code.PHASE1_PROPOSAL_MISMATCH.value not in codes(found)
@@ -163,7 +177,12 @@ def test_psk_missing_from_log_explains_the_rejection() -> None:
     view = phase1_down(healthy_view())
     lines = (
         log(Event.PSK_MISSING, R1_WAN, "No pre-shared key with 10.1.1.1!", 3),
-        log(Event.PSK_MISSING, None, "Preshared authentication offered but does not match policy!", 4),
+        log(
+            Event.PSK_MISSING,
+            None,
+            "Preshared authentication offered but does not match policy!",
+            4,
+        ),
         log(Event.PHASE1_PROPOSAL_REJECTED, None, "atts are not acceptable. Next payload is 0", 5),
     )
     cfg = replace(view.remote.config, psk_peers=())
@@ -180,7 +199,9 @@ def test_psk_missing_from_config() -> None:
     cfg = replace(view.local.config, psk_peers=())
     found = diagnose(local(view, config=cfg))
     assert Code.PSK_MISSING.value in codes(found)
-    assert next(f for f in found if f.code is Code.PSK_MISSING).detail["found_in"] == "configuration"
+    assert (
+        next(f for f in found if f.code is Code.PSK_MISSING).detail["found_in"] == "configuration"
+    )
 
 
 def test_wildcard_key_covers_the_peer() -> None:
@@ -193,9 +214,14 @@ def test_peer_address_typo_in_the_local_map() -> None:
     view = phase1_down(healthy_view())
     typo = ip_address("10.2.2.9")
     entry = replace(view.local.crypto_maps[0], peers=(typo,))
-    nokeys = log(Event.PEER_ADDRESS_MISMATCH, typo,
-                 "ISAKMP: No cert, and no keys (public or pre-shared) with remote peer 10.2.2.9")
-    found = diagnose(local(view, crypto_maps=(entry,), logs=(nokeys,), ike_sas=(), ike_sas_later=()))
+    nokeys = log(
+        Event.PEER_ADDRESS_MISMATCH,
+        typo,
+        "ISAKMP: No cert, and no keys (public or pre-shared) with remote peer 10.2.2.9",
+    )
+    found = diagnose(
+        local(view, crypto_maps=(entry,), logs=(nokeys,), ike_sas=(), ike_sas_later=())
+    )
     assert codes(found)[0] == Code.PEER_ADDRESS_MISMATCH.value
     assert found[0].fix_device == "R1"
     assert f"no set peer {typo}\n set peer {R2_WAN}" in found[0].fix
@@ -209,8 +235,13 @@ def test_peer_address_mismatch_from_the_configs() -> None:
     entry = replace(view.local.crypto_maps[0], peers=(wrong,))
     cfg = replace(view.local.config, psk_peers=(wrong,))
     view = replace(view, peer=wrong)
-    view = local(view, crypto_maps=(entry,), config=cfg, ike_sas=(
-        ike_sa(wrong, R1_WAN, "MM_NO_STATE", IkeStatus.NO_STATE),), ike_sas_later=None)
+    view = local(
+        view,
+        crypto_maps=(entry,),
+        config=cfg,
+        ike_sas=(ike_sa(wrong, R1_WAN, "MM_NO_STATE", IkeStatus.NO_STATE),),
+        ike_sas_later=None,
+    )
     found = diagnose(view)
     assert codes(found)[0] == Code.PEER_ADDRESS_MISMATCH.value
     assert found[0].detail["suggested"] == str(R2_WAN)
@@ -219,9 +250,13 @@ def test_peer_address_mismatch_from_the_configs() -> None:
 def test_nat_t_disabled_with_nat_in_the_path() -> None:
     view = healthy_view()
     public = ip_address("203.0.113.10")
-    cfg = replace(view.local.config, nat_traversal_enabled=False,
-                  sources=(ev("show running-config",
-                              "no crypto ipsec nat-transparency udp-encapsulation", 30),))
+    cfg = replace(
+        view.local.config,
+        nat_traversal_enabled=False,
+        sources=(
+            ev("show running-config", "no crypto ipsec nat-transparency udp-encapsulation", 30),
+        ),
+    )
     view = local(view, config=cfg)
     # R2 sees R1 at its translated address; R2's view of the peer is the public one
     view = remote(view, ike_sas=(ike_sa(public, R2_WAN),), ike_sas_later=None)
@@ -233,19 +268,34 @@ def test_nat_t_disabled_with_nat_in_the_path() -> None:
 
 
 def test_nat_t_not_detected_without_nat_is_normal() -> None:
-    found = diagnose(local(healthy_view(), logs=(
-        log(Event.NAT_T_NOT_DETECTED, None, "No NAT Found for self or peer"),)))
+    found = diagnose(
+        local(
+            healthy_view(),
+            logs=(log(Event.NAT_T_NOT_DETECTED, None, "No NAT Found for self or peer"),),
+        )
+    )
     assert codes(found) == [Code.TUNNEL_HEALTHY.value]
 
 
 def test_dpd_repeating_teardowns_explain_flapping() -> None:
     view = healthy_view()
-    teardown = [log(Event.DPD_TEARDOWN, R2_WAN,
-                    "DPD: Peer 10.2.2.1 not responding, tearing down SA", i, timedelta(minutes=i))
-                for i in (2, 4, 6)]
+    teardown = [
+        log(
+            Event.DPD_TEARDOWN,
+            R2_WAN,
+            "DPD: Peer 10.2.2.1 not responding, tearing down SA",
+            i,
+            timedelta(minutes=i),
+        )
+        for i in (2, 4, 6)
+    ]
     cfg = replace(view.local.config, dpd_seconds=10, dpd_retry_seconds=3)
-    view = local(view, logs=tuple(teardown), config=cfg,
-                 ike_sas_later=(ike_sa(R2_WAN, R1_WAN, conn_id=1002, sample=2),))
+    view = local(
+        view,
+        logs=tuple(teardown),
+        config=cfg,
+        ike_sas_later=(ike_sa(R2_WAN, R1_WAN, conn_id=1002, sample=2),),
+    )
     found = diagnose(view)
     assert codes(found)[:2] == [Code.DPD_TOO_AGGRESSIVE.value, Code.SA_FLAPPING.value]
     assert found[1].detail["explained_by"] == [Code.DPD_TOO_AGGRESSIVE.value]
@@ -279,8 +329,17 @@ def test_ipsec_spis_replaced_early_is_a_flap_late_is_a_rekey() -> None:
     from .builders import R1_LAN, R2_LAN, ipsec_sa
 
     view = healthy_view()
-    new = ipsec_sa(R2_WAN, R1_WAN, R1_LAN, R2_LAN, 5, 4, sample=2, inbound_spis=("0x9999",),
-                   outbound_spis=("0x8888",))
+    new = ipsec_sa(
+        R2_WAN,
+        R1_WAN,
+        R1_LAN,
+        R2_LAN,
+        5,
+        4,
+        sample=2,
+        inbound_spis=("0x9999",),
+        outbound_spis=("0x8888",),
+    )
     found = diagnose(local(view, ipsec_sas_later=(new,)))
     assert codes(found)[0] == Code.SA_FLAPPING.value
     expiring = ipsec_sa(R2_WAN, R1_WAN, R1_LAN, R2_LAN, 100, 98, remaining_seconds=30)

@@ -12,6 +12,8 @@ from ipsec_doctor.model.state import IkePolicy, InterfaceStatus, RouteLookup
 
 from .builders import (
     LAN_IF,
+    R1_LAN,
+    R2_LAN,
     R2_WAN,
     WAN_IF,
     acl,
@@ -23,8 +25,6 @@ from .builders import (
     one_ended,
     phase1_down,
     remote,
-    R1_LAN,
-    R2_LAN,
 )
 
 
@@ -37,8 +37,11 @@ def no_sas(view):  # type: ignore[no-untyped-def]
 
 def test_isakmp_disabled_from_config() -> None:
     view = healthy_view()
-    cfg = replace(view.local.config, isakmp_enabled=False, sources=(
-        ev("show running-config", "no crypto isakmp enable", 12),))
+    cfg = replace(
+        view.local.config,
+        isakmp_enabled=False,
+        sources=(ev("show running-config", "no crypto isakmp enable", 12),),
+    )
     findings = diagnose(no_sas(local(view, config=cfg)))
     first = findings[0]
     assert first.code is Code.ISAKMP_DISABLED
@@ -55,7 +58,9 @@ def test_isakmp_off_log_alone_and_its_later_on() -> None:
     off = log(Event.ISAKMP_OFF, line="%CRYPTO-6-ISAKMP_ON_OFF: ISAKMP is OFF", line_no=3)
     assert diagnose(local(view, config=cfg, logs=(off,)))[0].code is Code.ISAKMP_DISABLED
     on = log(Event.ISAKMP_ON, line="%CRYPTO-6-ISAKMP_ON_OFF: ISAKMP is ON", line_no=4)
-    assert Code.ISAKMP_DISABLED.value not in codes(diagnose(local(view, config=cfg, logs=(off, on))))
+    assert Code.ISAKMP_DISABLED.value not in codes(
+        diagnose(local(view, config=cfg, logs=(off, on)))
+    )
 
 
 def test_isakmp_off_logged_because_no_map_is_applied_is_not_disabled() -> None:
@@ -85,8 +90,16 @@ def test_established_sa_overrides_isakmp_off() -> None:
 
 def test_no_isakmp_policy_copies_the_peers_policy() -> None:
     view = phase1_down(healthy_view())
-    default = IkePolicy(65507, "3des", "sha", "pre-share", 2, 86400, is_default=True,
-                        source=ev("show crypto isakmp policy", "Default protection suite", 1))
+    default = IkePolicy(
+        65507,
+        "3des",
+        "sha",
+        "pre-share",
+        2,
+        86400,
+        is_default=True,
+        source=ev("show crypto isakmp policy", "Default protection suite", 1),
+    )
     found = diagnose(local(view, ike_policies=(default,)))
     assert found[0].code is Code.NO_ISAKMP_POLICY
     assert found[0].stage is Stage.PREREQ
@@ -144,10 +157,16 @@ def test_remote_lan_routed_away_is_a_traffic_failure() -> None:
 
 def test_no_interesting_traffic_no_matches() -> None:
     view = no_sas(healthy_view())
-    view = local(view, crypto_acl=(acl(R1_LAN, R2_LAN, None),),
-                 crypto_acl_later=(acl(R1_LAN, R2_LAN, None, sample=2),))
-    view = remote(view, crypto_acl=(acl(R2_LAN, R1_LAN, None),),
-                  crypto_acl_later=(acl(R2_LAN, R1_LAN, None, sample=2),))
+    view = local(
+        view,
+        crypto_acl=(acl(R1_LAN, R2_LAN, None),),
+        crypto_acl_later=(acl(R1_LAN, R2_LAN, None, sample=2),),
+    )
+    view = remote(
+        view,
+        crypto_acl=(acl(R2_LAN, R1_LAN, None),),
+        crypto_acl_later=(acl(R2_LAN, R1_LAN, None, sample=2),),
+    )
     found = diagnose(view)
     assert found[0].code is Code.NO_INTERESTING_TRAFFIC
     assert found[0].severity is Severity.WARNING
@@ -157,8 +176,11 @@ def test_no_interesting_traffic_no_matches() -> None:
 
 def test_no_interesting_traffic_counters_not_increasing() -> None:
     view = no_sas(one_ended())
-    view = local(view, crypto_acl=(acl(R1_LAN, R2_LAN, 12),),
-                 crypto_acl_later=(acl(R1_LAN, R2_LAN, 12, sample=2),))
+    view = local(
+        view,
+        crypto_acl=(acl(R1_LAN, R2_LAN, 12),),
+        crypto_acl_later=(acl(R1_LAN, R2_LAN, 12, sample=2),),
+    )
     found = diagnose(view)
     assert found[0].code is Code.NO_INTERESTING_TRAFFIC
     assert found[0].detail["matches_first"] == 12 and found[0].detail["matches_later"] == 12
@@ -177,8 +199,9 @@ def test_sa_in_any_state_means_traffic_was_seen() -> None:
 
 def test_source_interface_down_admin() -> None:
     view = no_sas(healthy_view())
-    iface = replace(view.local.interfaces[LAN_IF], status=InterfaceStatus.ADMIN_DOWN,
-                    protocol_up=False)
+    iface = replace(
+        view.local.interfaces[LAN_IF], status=InterfaceStatus.ADMIN_DOWN, protocol_up=False
+    )
     found = diagnose(local(view, interfaces={**view.local.interfaces, LAN_IF: iface}))
     assert found[0].code is Code.SOURCE_INTERFACE_DOWN
     assert found[0].fix == f"interface {LAN_IF}\n no shutdown"
@@ -186,12 +209,19 @@ def test_source_interface_down_admin() -> None:
 
 def test_source_interface_down_when_its_connected_route_is_gone() -> None:
     view = no_sas(healthy_view())
-    iface = replace(view.local.interfaces[LAN_IF], status=InterfaceStatus.ADMIN_DOWN,
-                    protocol_up=False)
-    gone = RouteLookup(query="192.168.1.0", found=False,
-                       source=ev("show ip route 192.168.1.0", "% Network not in table", 1))
-    view = local(view, interfaces={**view.local.interfaces, LAN_IF: iface},
-                 routes={**view.local.routes, "route_local_lan": gone})
+    iface = replace(
+        view.local.interfaces[LAN_IF], status=InterfaceStatus.ADMIN_DOWN, protocol_up=False
+    )
+    gone = RouteLookup(
+        query="192.168.1.0",
+        found=False,
+        source=ev("show ip route 192.168.1.0", "% Network not in table", 1),
+    )
+    view = local(
+        view,
+        interfaces={**view.local.interfaces, LAN_IF: iface},
+        routes={**view.local.routes, "route_local_lan": gone},
+    )
     found = diagnose(view)
     assert found[0].code is Code.SOURCE_INTERFACE_DOWN
     assert found[0].detail["interface"] == LAN_IF
@@ -201,8 +231,17 @@ def test_local_without_entry_for_the_peer() -> None:
     view = one_ended()
     other = replace(view.local.crypto_maps[0], peers=(ip_address("10.9.9.9"),))
     cfg = replace(view.local.config, psk_peers=(ip_address("10.9.9.9"),))
-    found = diagnose(local(view, crypto_maps=(other,), config=cfg, ike_sas=(), ike_sas_later=(),
-                           ipsec_sas=(), ipsec_sas_later=()))
+    found = diagnose(
+        local(
+            view,
+            crypto_maps=(other,),
+            config=cfg,
+            ike_sas=(),
+            ike_sas_later=(),
+            ipsec_sas=(),
+            ipsec_sas_later=(),
+        )
+    )
     assert found[0].code is Code.PEER_NOT_FOUND
     assert found[0].stage is Stage.TRAFFIC
     assert f"set peer {R2_WAN}" in found[0].fix
