@@ -106,6 +106,7 @@ def parse_log_line(line_no: int, text: str, reference: datetime | None = None) -
         iso: datetime | None
         try:
             iso = datetime.fromisoformat(f"{match.group('date')}T{match.group('time')}")
+            iso = iso.replace(microsecond=int(float(match.group("frac") or 0) * 1_000_000))
         except ValueError:
             iso = None
         return LogLine(line_no, text.rstrip(), match.group("stamp"), iso)
