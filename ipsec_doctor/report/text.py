@@ -25,6 +25,9 @@ STAGE_TITLES: dict[Stage, str] = {
     Stage.AUDIT: "Posture (weak crypto, lifetimes)",
 }
 
+#: Evidence lines shown per finding in the terminal (JSON always has them all).
+MAX_EVIDENCE_LINES = 10
+
 SEVERITY_MARK: dict[Severity, str] = {
     Severity.CRITICAL: "FAIL",
     Severity.WARNING: "WARN",
@@ -63,12 +66,19 @@ def _finding_block(index: int, finding: Finding) -> list[str]:
     ]
     if finding.evidence:
         lines.append("   Evidence:")
-        for evidence in finding.evidence:
+        shown = finding.evidence[:MAX_EVIDENCE_LINES]
+        last_where = ""
+        for evidence in shown:
             where = f"{evidence.device or finding.device} `{evidence.command}`"
             if evidence.sample > 1:
                 where += f" (sample {evidence.sample})"
-            lines.append(f"     {where}:")
+            if where != last_where:
+                lines.append(f"     {where}:")
+                last_where = where
             lines.append(f"       {evidence.line.rstrip()}")
+        hidden = len(finding.evidence) - len(shown)
+        if hidden > 0:
+            lines.append(f"     (+{hidden} more line(s); --format json lists them all)")
     if finding.fix:
         target = f" (on {finding.fix_device})" if finding.fix_device else ""
         lines.append(f"   Fix{target}:")
