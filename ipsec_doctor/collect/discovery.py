@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from ipsec_doctor.collect.file_collector import SCENARIO_FILE, FileCommandRunner
 from ipsec_doctor.collect.nornir_collector import (
     CollectOptions,
     NetmikoCommandRunner,
+    _serialised,
     as_nornir,
     host_settings,
     run_on_hosts,
@@ -60,8 +61,15 @@ ASK_LIMIT = 50
 
 # What to ask a device to learn its crypto peers and own addresses, per platform.
 DISCOVERY_COMMANDS: dict[str, tuple[str, ...]] = {
-    "cisco_ios": ("show crypto map", "show crypto isakmp sa", "show running-config"),
-    "strongswan": ("swanctl --list-conns", "swanctl --list-sas", "ip -br addr"),
+    "cisco_ios": ("show crypto map", "show running-config"),
+    "strongswan": ("swanctl --list-conns", "ip -br addr"),
+}
+# Asked only when the first commands found no local end (IKE SAs name peers that no crypto map
+# names: dynamic maps, tunnel protection). Sampled commands are left out of the first round so
+# that an emulator counting answers per device serves the collection its first sample.
+DISCOVERY_SA_COMMANDS: dict[str, tuple[str, ...]] = {
+    "cisco_ios": ("show crypto isakmp sa",),
+    "strongswan": ("swanctl --list-sas",),
 }
 
 
@@ -221,10 +229,14 @@ def facts_from_capture(capture: DeviceCapture, peer: str) -> HostFacts:
     return facts
 
 
-def discovery_steps(platform: str) -> list[PlanStep]:
-    """The commands that tell a device's crypto peers and own addresses."""
-    commands = plan_info(platform).discovery or DISCOVERY_COMMANDS.get(platform, ())
-    return [PlanStep(id=f"discovery{i}", command=c) for i, c in enumerate(commands)]
+def discovery_steps(platform: str, stage: int = 1) -> list[PlanStep]:
+    """The commands that tell a device's crypto peers and own addresses (stage 1) or its
+    IKE SAs (stage 2)."""
+    if stage == 1:
+        commands = plan_info(platform).discovery or DISCOVERY_COMMANDS.get(platform, ())
+    else:
+        commands = DISCOVERY_SA_COMMANDS.get(platform, ())
+    return [PlanStep(id=f"discovery{stage}.{i}", command=c) for i, c in enumerate(commands)]
 
 
 def _local_candidates(
@@ -354,19 +366,49 @@ def _needs_asking(peer: str, facts: Mapping[str, HostFacts], device: str | None)
     return any(not f.own_addresses for n, f in facts.items() if n not in found.hosts)
 
 
+def _ask_in_stages(
+    peer: str,
+    facts: dict[str, HostFacts],
+    device: str | None,
+    ask: Callable[[int], Mapping[str, Any]],
+) -> None:
+    """Merge what the devices say: stage 1 always, stage 2 (IKE SAs) only if no local end."""
+    wanted = _address(peer) or peer
+    for stage in (1, 2):
+        if stage == 2:
+            try:
+                choose(peer, facts, device=device)
+                return
+            except UsageError:
+                pass
+        for name, result in ask(stage).items():
+            if isinstance(result, DeviceCapture):
+                if result.captures or result.error:
+                    facts[name].merge(facts_from_capture(result, wanted))
+            elif result is not None:
+                facts[name].error = f"{name}: could not be asked: {result}"
+
+
 # -- live -----------------------------------------------------------------------------------------
 
 
-def probe_host(task: Task, peer: str, options: CollectOptions) -> Result:
+def probe_host(
+    task: Task,
+    peer: str,
+    options: CollectOptions,
+    stage: int = 1,
+    progress: ProgressCallback | None = None,
+) -> Result:
     """Nornir task: run the discovery commands on one host; the result is its DeviceCapture."""
     host = task.host
     capture = DeviceCapture(name=host.name, platform=host.platform or "", host=str(host.hostname))
     runner: NetmikoCommandRunner | None = None
     try:
         settings = host_settings(host, options)
-        steps = discovery_steps(settings.platform)
+        steps = discovery_steps(settings.platform, stage)
         if not steps:
-            capture.error = f"{host.name}: no discovery commands for platform {settings.platform}"
+            if stage == 1:
+                capture.error = f"{host.name}: no discovery commands for {settings.platform}"
             return Result(host=host, result=capture)
         runner = NetmikoCommandRunner(host, task.nornir.config, settings, options)
         runner.open()
@@ -379,6 +421,7 @@ def probe_host(task: Task, peer: str, options: CollectOptions) -> Result:
             clock=NoWaitClock(),
             read_timeout=options.read_timeout or plan_info(settings.platform).read_timeout,
             known_secrets=settings.known,
+            progress=progress,
         )
     except IpsecDoctorError as exc:
         capture.error = str(exc)
@@ -414,21 +457,24 @@ def discover(
             facts[name].merge(extra)
     asked: list[str] = []
     notes: list[str] = []
+    wanted = _address(peer) or peer
     if _needs_asking(peer, facts, device):
         if len(hosts) <= ask_limit:
             asked = sorted(hosts)
-            results = run_on_hosts(
-                nr,
-                asked,
-                probe_host,
-                peer=_address(peer) or peer,
-                options=options or CollectOptions(),
-            )
-            for name, result in results.items():
-                if isinstance(result, DeviceCapture):
-                    facts[name].merge(facts_from_capture(result, _address(peer) or peer))
-                else:
-                    facts[name].error = f"{name}: could not be asked: {result}"
+            serial = _serialised(progress)
+
+            def ask(stage: int) -> dict[str, Any]:
+                return run_on_hosts(
+                    nr,
+                    asked,
+                    probe_host,
+                    peer=wanted,
+                    options=options or CollectOptions(),
+                    stage=stage,
+                    progress=serial,
+                )
+
+            _ask_in_stages(peer, facts, device, ask)
         else:
             notes.append(
                 f"the inventory has {len(hosts)} hosts, more than {ask_limit} to ask each one; "
@@ -463,29 +509,34 @@ def discover_in_folder(
     facts: dict[str, HostFacts] = {}
     for name, folder_device in devices.items():
         facts[name] = facts_from_data(name, folder_device.data, source="device.yaml")
-    for name, folder_device in devices.items():
-        if facts[name].complete:
-            continue
-        steps = discovery_steps(folder_device.platform)
-        if not steps:
-            continue
-        info = plan_info(folder_device.platform)
-        capture = DeviceCapture(name=name, platform=folder_device.platform)
-        runner = FileCommandRunner(
-            folder_device.directory, device=name, wider_patterns=info.wider_patterns
-        )
-        run_plan(
-            runner,
-            steps,
-            device=capture,
-            peer=wanted,
-            interval=None,
-            clock=NoWaitClock(),
-            known_secrets=folder_device.secrets,
-        )
-        if not any(c.ok for c in capture.captures):
-            continue
-        facts[name].merge(facts_from_capture(capture, wanted))
+
+    def ask(stage: int) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, folder_device in devices.items():
+            if facts[name].complete:
+                continue
+            steps = discovery_steps(folder_device.platform, stage)
+            if not steps:
+                continue
+            info = plan_info(folder_device.platform)
+            capture = DeviceCapture(name=name, platform=folder_device.platform)
+            runner = FileCommandRunner(
+                folder_device.directory, device=name, wider_patterns=info.wider_patterns
+            )
+            run_plan(
+                runner,
+                steps,
+                device=capture,
+                peer=wanted,
+                interval=None,
+                clock=NoWaitClock(),
+                known_secrets=folder_device.secrets,
+            )
+            if any(c.ok for c in capture.captures):
+                found[name] = capture
+        return found
+
+    _ask_in_stages(peer, facts, device, ask)
     found = choose(peer, facts, device=device, fallback=_scenario_first_device(folder))
     found.asked = sorted(devices)
     return found

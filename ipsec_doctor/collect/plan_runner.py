@@ -406,8 +406,11 @@ class _PlanRun:
                 wait = last_first_end + interval - self.clock.monotonic()
                 if wait > 0:
                     if self.progress is not None:
+                        message = f"waiting {wait:.1f} s before sample {sample} of the counters"
                         self.progress(
-                            ProgressEvent(self.device.name, "", sample, None, waiting=wait)
+                            ProgressEvent(
+                                self.device.name, "", sample, None, message=message, waiting=wait
+                            )
                         )
                     self.clock.sleep(wait)
             for index, command in due:

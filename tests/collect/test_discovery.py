@@ -159,7 +159,7 @@ def test_fallback_is_the_last_rule() -> None:
     ("scenario", "reason"),
     [
         ("peer-address-mismatch", "R2 owns 10.2.2.1 and names R1's address 10.1.1.1"),
-        ("xauth-failed", "it has an IKE SA with 10.2.2.1"),
+        ("xauth-failed", "its crypto map VPNMAP 65535 is dynamic"),
     ],
 )
 def test_discover_in_harder_bundled_scenarios(scenario: str, reason: str) -> None:

@@ -69,7 +69,9 @@ def answers() -> dict[str, object]:
     }
 
 
-def run(runner: FakeRunner, clock: FakeClock, interval: float | None = 5.0, **kw: object):
+def run(
+    runner: FakeRunner, clock: FakeClock, interval: float | None = 5.0, **kw: object
+) -> DeviceCapture:
     device = DeviceCapture(name="R1", platform="cisco_ios")
     return run_plan(
         runner,
