@@ -283,17 +283,38 @@ class End:
 
 
 def _derive_remote_peer(view: TunnelView) -> IPAddress | None:
-    """The address the remote end uses for us: given, or the one of ours its map names."""
-    if view.remote_peer is not None:
+    """The address the remote end uses for us.
+
+    The given ``remote_peer`` when the remote's crypto map names it (or the map is unknown) or
+    the remote has an IKE SA with it; else the one of our addresses its map names (a second
+    uplink); else the peer of its entry that mirrors ours (our address as translated by a NAT
+    on the way); else the given one.
+    """
+    remote = view.remote
+    if remote is None:
         return view.remote_peer
-    if view.remote is None:
-        return None
-    own = set(view.local.own_addresses())
-    for entry in view.remote.crypto_maps or ():
-        for peer in entry.peers:
-            if peer in own:
-                return peer
-    return None
+    maps = remote.crypto_maps
+    named = {p for e in maps or () for p in e.peers}
+    if maps is None or (view.remote_peer is not None and view.remote_peer in named):
+        return view.remote_peer
+    talking = {sa.peer for sa in (*(remote.ike_sas or ()), *(remote.ike_sas_later or ()))}
+    if view.remote_peer is not None and view.remote_peer in talking:
+        return view.remote_peer  # it does talk IKE with the given address (a stale map entry)
+    own = view.local.own_addresses()
+    for address in own:
+        if address in named:
+            return address
+    ours = view.local.map_entries_for(view.peer)
+    for entry in maps:
+        for mine in ours:
+            if (
+                entry.peers
+                and entry.local_selectors
+                and set(entry.local_selectors) == set(mine.remote_selectors)
+                and set(entry.remote_selectors) == set(mine.local_selectors)
+            ):
+                return entry.peers[0]
+    return view.remote_peer
 
 
 class Tunnel:

@@ -3,10 +3,11 @@
 Contract:
 - :func:`diagnose` takes one :class:`~ipsec_doctor.model.state.TunnelView` and returns its
   findings in report order; :func:`diagnose_tunnels` does it for many views (the audit).
-- Order: stages ``prereq`` -> ``traffic`` -> ``ike`` -> ``ipsec`` -> ``data`` -> ``routing``,
-  then ``audit`` (posture), then ``meta``. Within a stage: failures by severity (critical,
-  warning, info) in rule order, then INSUFFICIENT_DATA, then TUNNEL_HEALTHY.
-  INSUFFICIENT_DATA stands at the stage it leaves unjudged.
+- Order: the chain first, by stage ``prereq`` -> ``traffic`` -> ``ike`` -> ``ipsec`` ->
+  ``data`` -> ``routing``; within a stage failures by severity (critical, warning, info) in
+  rule order, then TUNNEL_HEALTHY. Then INSUFFICIENT_DATA, whose ``stage`` is the stage it
+  leaves unjudged (ordered by it): a blind spot never precedes a fault that was found, and
+  stands first when nothing else was. Then posture (``audit``), outside the chain.
 - Explains edges (:data:`EXPLAINS`): a symptom whose cause is also reported (one-way traffic
   and a missing return route, flapping and aggressive DPD, ...) is listed right after its
   cause, even when the cause sits at a later stage, and carries ``detail["explained_by"]``.
@@ -139,12 +140,19 @@ def _explain(findings: list[Finding]) -> list[Finding]:
 
 
 def order(findings: list[Finding]) -> list[Finding]:
-    """Report order: stage, then failures by severity, INSUFFICIENT_DATA, TUNNEL_HEALTHY."""
+    """Report order: the chain by stage (failures by severity, then TUNNEL_HEALTHY), then
+    INSUFFICIENT_DATA by the stage it leaves unjudged, then posture (audit)."""
 
-    def key(item: tuple[int, Finding]) -> tuple[int, int, int, int]:
+    def key(item: tuple[int, Finding]) -> tuple[int, int, int, int, int]:
         index, f = item
-        group = 0 if is_failure(f) else (1 if f.code is Code.INSUFFICIENT_DATA else 2)
-        return stage_index(f.stage), group, -f.severity.rank, index
+        if f.code is Code.INSUFFICIENT_DATA:
+            block = 1
+        elif f.stage is Stage.AUDIT:
+            block = 2
+        else:
+            block = 0
+        healthy = 1 if f.code is Code.TUNNEL_HEALTHY else 0
+        return block, stage_index(f.stage), healthy, -f.severity.rank, index
 
     return [f for _, f in sorted(enumerate(findings), key=key)]
 

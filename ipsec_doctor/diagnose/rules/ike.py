@@ -23,7 +23,7 @@ from ipsec_doctor.diagnose.compare import (
     policy_values,
     stronger_policy,
 )
-from ipsec_doctor.diagnose.context import End, Phase1, Tunnel
+from ipsec_doctor.diagnose.context import End, Phase1, Tunnel, parse_address
 from ipsec_doctor.diagnose.fixes import render
 from ipsec_doctor.diagnose.rules.prereq import policy_fix
 from ipsec_doctor.model.events import Event
@@ -43,6 +43,9 @@ AUTH_STAGE_STATES = frozenset(
     {"MM_KEY_EXCH", "MM_WAIT_MSG5", "MM_WAIT_MSG6", "MM_KEY_AUTH", "AG_INIT_EXCH", "AG_AUTH"}
 )
 
+#: ``LogEvent.detail["mode"]`` values of a phase-1 mode failure ("" when not named).
+PHASE1_MODES = frozenset({"", "main", "aggressive"})
+
 PHASE1_EVENTS = (
     Event.PHASE1_RETRANSMIT,
     Event.PHASE1_NO_RESPONSE,
@@ -60,6 +63,8 @@ def no_route_to_peer(t: Tunnel) -> list[Finding]:
         route = end.route("route_peer")
         if route is None or route.found or end.peer is None:
             continue
+        if parse_address(route.query) not in (None, end.peer):
+            continue  # the lookup was for another address than the one this end uses
         where = f"VRF {route.vrf}" if route.vrf else "the routing table"
         out.append(
             t.finding(
@@ -119,7 +124,10 @@ def _gather(t: Tunnel) -> _Seen:
                 case Event.PEER_ADDRESS_MISMATCH:
                     seen.peer_mismatch.append(pair)
                 case Event.PHASE1_MODE_FAILURE:
-                    seen.mode_failure.append(pair)
+                    # Main / Aggressive mode only: Transaction mode is XAUTH / mode config,
+                    # Quick mode is phase 2
+                    if event.detail.get("mode", "").lower() in PHASE1_MODES:
+                        seen.mode_failure.append(pair)
                 case Event.PHASE1_RETRANSMIT | Event.PHASE1_NO_RESPONSE:
                     seen.retransmit.append(pair)
         for sa in end.ike_all():
@@ -589,6 +597,10 @@ def phase1(t: Tunnel) -> list[Finding]:
     if t.phase1 is Phase1.UP:
         return []
     seen = _gather(t)
+    if _remote_access_events(t):
+        # XAUTH / group / pool failures end phase 1 with a mode failure and an SA stuck in
+        # aggressive mode: they are the cause, not keys or proposals
+        seen.mode_failure, seen.auth_state, seen.no_state = [], [], []
     out: list[Finding] = []
     out += _peer_address_findings(t, seen)
     out += _psk_missing_findings(t, seen)
@@ -859,42 +871,49 @@ _REMOTE_ACCESS = (
 )
 
 
-def remote_access(t: Tunnel) -> list[Finding]:
-    """XAUTH / group / pool failures for this peer (unnamed ones only while phase 1 is down)."""
-    out: list[Finding] = []
+def _remote_access_events(t: Tunnel) -> list[tuple[End, Code, list[LogEvent]]]:
+    found: list[tuple[End, Code, list[LogEvent]]] = []
     for end in t.ends:
-        for event_name, code, what in _REMOTE_ACCESS:
-            # unnamed messages (AAA lines carry no address) count while phase 1 with this
-            # peer is not up, or where no static crypto map entry names it (a dynamic,
-            # remote-access peer)
-            unnamed_ok = t.phase1 is not Phase1.UP or not end.entries
+        # unnamed messages (AAA lines carry no address) count while phase 1 with this
+        # peer is not up, or where no static crypto map entry names it (a dynamic,
+        # remote-access peer)
+        unnamed_ok = t.phase1 is not Phase1.UP or not end.entries
+        for event_name, code, _ in _REMOTE_ACCESS:
             events = [
                 e
                 for e in end.events(event_name)
                 if e.peer == end.peer or (e.peer is None and unnamed_ok)
             ]
-            if not events:
-                continue
-            detail = dict(events[-1].detail)
-            out.append(
-                t.finding(
-                    code,
-                    end,
-                    f"{end.name}: {what} for {end.peer_label or 'a client'}"
-                    + (f" ({', '.join(f'{k} {v}' for k, v in detail.items())})" if detail else ""),
-                    evidence=end.evs(e.source for e in events),
-                    fix=render(
-                        code.value,
-                        end.platform,
-                        peer=end.peer_label,
-                        user=detail.get("user"),
-                        group=detail.get("group"),
-                        pool=detail.get("pool"),
-                    ),
-                    fix_device=end.name,
-                    detail={"messages": len(events), **detail},
-                )
+            if events:
+                found.append((end, code, events))
+    return found
+
+
+def remote_access(t: Tunnel) -> list[Finding]:
+    """XAUTH / group / pool failures for this peer (unnamed ones only while phase 1 is down)."""
+    out: list[Finding] = []
+    what_of = {code: what for _, code, what in _REMOTE_ACCESS}
+    for end, code, events in _remote_access_events(t):
+        detail = dict(events[-1].detail)
+        out.append(
+            t.finding(
+                code,
+                end,
+                f"{end.name}: {what_of[code]} for {end.peer_label or 'a client'}"
+                + (f" ({', '.join(f'{k} {v}' for k, v in detail.items())})" if detail else ""),
+                evidence=end.evs(e.source for e in events),
+                fix=render(
+                    code.value,
+                    end.platform,
+                    peer=end.peer_label,
+                    user=detail.get("user"),
+                    group=detail.get("group"),
+                    pool=detail.get("pool"),
+                ),
+                fix_device=end.name,
+                detail={"messages": len(events), **detail},
             )
+        )
     return out
 
 

@@ -114,7 +114,21 @@ def transform_set_mismatch(t: Tunnel) -> list[Finding]:
         if ls and rs:
             comparison = compare_transform_sets(ls, rs)
     mismatch = comparison is not None and not comparison.matches
-    if generic and not events and (mismatch or comparison is None) and not _pfs_differs(t):
+    specific = _events(
+        t,
+        Event.PHASE2_PROXY_REJECTED,
+        Event.INVALID_LOCAL_ADDRESS,
+        Event.PEER_NOT_FOUND,
+        Event.PFS_MISMATCH,
+        Event.IDENTITY_MISMATCH,
+    ) + _invalidated(t, "32")
+    if (
+        generic
+        and not events
+        and not specific
+        and (mismatch or comparison is None)
+        and not _pfs_differs(t)
+    ):
         events = generic  # phase-2 "atts not acceptable" with nothing better to explain it
     if not events and not mismatch:
         return []

@@ -184,8 +184,8 @@ def no_interesting_traffic(t: Tunnel) -> list[Finding]:
         if (after is not None and after > before) or (after is None and before > 0):
             return []  # this end sees interesting traffic: something else is wrong
         judged.append((end, entry, before, after, first + (later or [])))
-    if not judged:
-        return []
+    if not judged or judged[0][0] is not t.local:
+        return []  # our end's crypto ACL decides; the remote's alone says nothing
     end, entry, before, after, _ = judged[0]
     counted = f"{before} -> {after}" if after is not None else f"{before}"
     why = "no new matches between the two samples" if after is not None and before else "no matches"
