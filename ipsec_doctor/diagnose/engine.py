@@ -124,18 +124,23 @@ def _survives(
 
 
 def _explain(findings: list[Finding]) -> list[Finding]:
-    """Mark each explained symptom and move it right after the last of its causes."""
-    out = list(findings)
-    for symptom in [f for f in findings if causes_of(f, findings)]:
+    """Mark each explained symptom and move it right after its causes (keeping symptom order)."""
+    symptoms = [f for f in findings if causes_of(f, findings)]
+    if not symptoms:
+        return findings
+    out = [f for f in findings if not any(f is s for s in symptoms)]
+    moved: list[Finding] = []
+    for symptom in symptoms:
         causes = causes_of(symptom, findings)
         marked = replace(
             symptom,
             detail={**symptom.detail, "explained_by": sorted({c.code.value for c in causes})},
         )
-        out.remove(symptom)
-        last = max(out.index(c) for c in causes)
-        first_after = last + 1
-        out.insert(first_after, marked)
+        index = max(i for i, f in enumerate(out) if any(f is c for c in causes)) + 1
+        while index < len(out) and any(out[index] is m for m in moved):
+            index += 1
+        out.insert(index, marked)
+        moved.append(marked)
     return out
 
 

@@ -272,7 +272,8 @@ def source_interface_down(t: Tunnel) -> list[Finding]:
                 )
             )
         if route is not None and not route.found and end.entries and end.state.config:
-            out += _lan_route_missing(t, end)
+            named = {f.detail.get("interface") for f in out if f.device == end.name}
+            out += [f for f in _lan_route_missing(t, end) if f.detail["interface"] not in named]
     return out
 
 
