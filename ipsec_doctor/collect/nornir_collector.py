@@ -19,10 +19,11 @@ Contract:
   (``conn_timeout``, ``auth_timeout``, ``banner_timeout``, ``read_timeout_override``,
   ``disabled_algorithms``, ``ssh_config_file``, ``global_delay_factor``, ``fast_cli`` ...),
   except ipsec-doctor's own keys, which are removed first: ``allow_sha1`` (see
-  :mod:`~ipsec_doctor.collect.netmiko_errors`) and ``read_timeout`` (seconds per command,
-  instead of the plan's). Username, password and enable secret come from the inventory
-  (``extras.secret``, or ``data.secret``), else from ``IPSEC_DOCTOR_USERNAME``,
-  ``IPSEC_DOCTOR_PASSWORD`` and ``IPSEC_DOCTOR_SECRET``.
+  :mod:`~ipsec_doctor.collect.netmiko_errors`; without it SHA-1 key exchange is refused even
+  where paramiko < 5 still has it, with it a paramiko 4 install can reach old IOS) and
+  ``read_timeout`` (seconds per command, instead of the plan's). Username, password and
+  enable secret come from the inventory (``extras.secret``, or ``data.secret``), else from
+  ``IPSEC_DOCTOR_USERNAME``, ``IPSEC_DOCTOR_PASSWORD`` and ``IPSEC_DOCTOR_SECRET``.
 - One round trip per command: after login the runner enters enable mode when there is a
   secret, sets TCP_NODELAY on the SSH socket, finds the prompt ONCE, and then sends each command
   with ``send_command(cmd, expect_string=<that prompt, anchored>, read_timeout=...,
@@ -72,7 +73,7 @@ from ipsec_doctor.collect.base import (
     ProgressEvent,
     SystemClock,
 )
-from ipsec_doctor.collect.netmiko_errors import command_error, connect_error
+from ipsec_doctor.collect.netmiko_errors import PARAMIKO_MAJOR, command_error, connect_error
 from ipsec_doctor.collect.plan_runner import Deriver, PlanInfo, plan_info, run_plan
 from ipsec_doctor.collect.redaction import RedactingLogFilter, RedactingSessionLog, redact
 from ipsec_doctor.errors import ConfigError, IpsecDoctorError, UsageError
@@ -234,6 +235,9 @@ def host_settings(host: Host, options: CollectOptions | None = None) -> HostSett
         extras.setdefault("global_delay_factor", options.global_delay_factor)
     if options.conn_timeout is not None:
         extras.setdefault("conn_timeout", options.conn_timeout)
+    allow_sha1 = bool(own.get("allow_sha1", False))
+    if not allow_sha1:
+        _refuse_sha1(extras)
     timeout = own.get("read_timeout")
     return HostSettings(
         name=host.name,
@@ -245,9 +249,31 @@ def host_settings(host: Host, options: CollectOptions | None = None) -> HostSett
         secret=secret,
         device_type=device_type,
         extras=extras,
-        allow_sha1=bool(own.get("allow_sha1", False)),
+        allow_sha1=allow_sha1,
         read_timeout=float(timeout) if timeout is not None else None,
     )
+
+
+# SHA-1 key exchanges and host-key signatures that paramiko < 5 still offers.
+SHA1_KEX = (
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group-exchange-sha1",
+    "diffie-hellman-group1-sha1",
+)
+
+
+def _refuse_sha1(extras: dict[str, Any]) -> None:
+    """Same rule whatever the paramiko: SHA-1 only for hosts with ``allow_sha1: true``.
+
+    Paramiko 5 has no SHA-1 left; with paramiko 4 (installed for old routers) the SHA-1 key
+    exchanges are disabled here unless the host allows them.
+    """
+    if PARAMIKO_MAJOR >= 5:
+        return
+    disabled = dict(extras.get("disabled_algorithms") or {})
+    kex = list(disabled.get("kex") or [])
+    disabled["kex"] = kex + [k for k in SHA1_KEX if k not in kex]
+    extras["disabled_algorithms"] = disabled
 
 
 class NetmikoCommandRunner:

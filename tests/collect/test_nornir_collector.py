@@ -42,6 +42,12 @@ VALUES = {
 PEERS = {"R1": "10.2.2.1", "R2": "10.1.1.1"}
 
 
+def parse_layer_ready() -> bool:
+    if importlib.util.find_spec("ipsec_doctor.parse.derive") is None:
+        return False
+    return hasattr(importlib.import_module("ipsec_doctor.parse"), "parse_device")
+
+
 def fixed_deriver(capture: DeviceCapture, peer: str) -> Derivation:
     """The plan variables of the generated scenario (the parse layer is tested elsewhere)."""
     return Derivation(values=dict(VALUES))
@@ -264,12 +270,6 @@ def test_unknown_host_is_a_usage_error(tmp_path: Path) -> None:
         collect_devices(tmp_path, ["R9"], {"R9": "10.0.0.1"}, interval=None)
 
 
-def parse_layer_ready() -> bool:
-    if importlib.util.find_spec("ipsec_doctor.parse.derive") is None:
-        return False
-    return hasattr(importlib.import_module("ipsec_doctor.parse"), "parse_device")
-
-
 @pytest.mark.skipif(
     not parse_layer_ready(),
     reason="the parse layer (parse_device, derive_variables) is not there yet",
@@ -285,3 +285,48 @@ def test_bundled_healthy_scenario_with_the_parse_layer(tmp_path: Path) -> None:
         assert device.error == ""
         bad = [(c.command, c.sample, c.outcome, c.error) for c in device.captures if not c.ok]
         assert bad == []
+
+
+def test_wrong_enable_secret_collects_in_user_mode(lab: EmulatorLab, tmp_path: Path) -> None:
+    inventory = tmp_path / "inv"
+    inventory.mkdir()
+    hosts = {
+        "R1": {
+            "platform": "cisco_ios",
+            "hostname": lab.host,
+            "port": lab.ports["R1"],
+            "username": "netops",
+            "password": PASSWORD,
+            "connection_options": {"netmiko": {"extras": {"secret": "wrong-secret"}}},
+        }
+    }
+    (inventory / "hosts.yaml").write_text(yaml.safe_dump(hosts), encoding="utf-8")
+    result = collect_devices(
+        inventory,
+        ["R1"],
+        {"R1": "10.2.2.1"},
+        interval=None,
+        clock=FakeClock(),
+        options=CollectOptions(deriver=fixed_deriver),
+    )
+    r1 = result.devices["R1"]
+    assert r1.error == ""
+    enable = r1.get("enable")
+    assert enable is not None and enable.outcome is Outcome.REJECTED
+    assert "enable refused" in enable.error and "wrong-secret" not in enable.error
+    running = r1.get("show running-config")  # privileged EXEC only
+    assert running is not None and running.outcome is Outcome.REJECTED
+    assert r1.get("show crypto isakmp sa").ok  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(not parse_layer_ready(), reason="the parse layer is not there yet")
+def test_discover_by_asking_the_lab_devices(tmp_path: Path) -> None:
+    from ipsec_doctor.collect.discovery import discover
+
+    mismatch = Path(__file__).parents[2] / "ipsec_doctor" / "lab" / "scenarios"
+    with run_lab([mismatch / "peer-address-mismatch"]) as lab:
+        config = write_inventory(lab, tmp_path / "inv")
+        found = discover(config, "10.2.2.1")
+    assert found.asked == ["R1", "R2"]
+    assert found.peer_for_host == {"R1": "10.2.2.1", "R2": "10.1.1.1"}
+    assert "R1's crypto config does not name 10.2.2.1 (it names 10.2.2.9)" in found.local[0].reason
