@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -237,11 +238,20 @@ class RedactingSessionLog(SessionLog):
 
 
 class RedactingLogFilter(logging.Filter):
-    """A logging filter that redacts secrets in records (netmiko logs channel reads at DEBUG)."""
+    """A logging filter that redacts secrets in records (netmiko logs channel reads at DEBUG).
+
+    netmiko logs each channel read as ``read_channel: <data>``; a secret line can be split
+    across two reads. The filter keeps, per thread, the unfinished last line of the previous
+    read and, when that line joined with the start of the next read holds a secret, masks the
+    start of the next read whole.
+    """
+
+    READ_PREFIX = "read_channel: "
 
     def __init__(self, known: Iterable[str] = ()) -> None:
         super().__init__()
         self.known = tuple(v for v in known if v)
+        self._local = threading.local()
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -249,6 +259,14 @@ class RedactingLogFilter(logging.Filter):
         except Exception:  # a broken record is the logging module's business
             return True
         cleaned = redact(message, self.known)
+        if message.startswith(self.READ_PREFIX):
+            body = message[len(self.READ_PREFIX) :]
+            tail: str = getattr(self._local, "tail", "")
+            first, newline, rest = body.partition("\n")
+            if tail and first and redact(tail + first, self.known) != tail + first:
+                cleaned = self.READ_PREFIX + REDACTED + newline + redact(rest, self.known)
+            last = body.rsplit("\n", 1)[-1]
+            self._local.tail = (tail + body if "\n" not in body else last)[-512:]
         if cleaned != message:
             record.msg = cleaned
             record.args = ()

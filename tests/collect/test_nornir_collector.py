@@ -330,3 +330,22 @@ def test_discover_by_asking_the_lab_devices(tmp_path: Path) -> None:
     assert found.asked == ["R1", "R2"]
     assert found.peer_for_host == {"R1": "10.2.2.1", "R2": "10.1.1.1"}
     assert "R1's crypto config does not name 10.2.2.1 (it names 10.2.2.9)" in found.local[0].reason
+
+
+def test_netmiko_debug_log_holds_no_secret(
+    nornir: Nornir, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="netmiko"):
+        collect_devices(
+            nornir,
+            ["R1"],
+            {"R1": "10.2.2.1"},
+            interval=None,
+            clock=FakeClock(),
+            options=CollectOptions(deriver=fixed_deriver),
+        )
+    assert "show running-config" in caplog.text  # the channel reads were logged ...
+    for secret in (PASSWORD, SECRET, PSK):  # ... without a secret
+        assert secret not in caplog.text

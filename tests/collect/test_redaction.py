@@ -182,3 +182,21 @@ def test_log_filter_redacts_records() -> None:
     )
     assert RedactingLogFilter().filter(record)
     assert "abc123" not in record.getMessage()
+
+
+def test_log_filter_catches_a_secret_split_across_two_reads() -> None:
+    log_filter = RedactingLogFilter()
+    records = [
+        logging.LogRecord("netmiko", logging.DEBUG, __file__, 1, msg, None, None)
+        for msg in (
+            "read_channel: hostname R1\ncrypto isakmp key Psk-Nev",
+            "read_channel: er-Leaks address 10.2.2.1\nend\n",
+        )
+    ]
+    texts = []
+    for record in records:
+        assert log_filter.filter(record)
+        texts.append(record.getMessage())
+    joined = "".join(texts)
+    assert "Psk-Nev" not in joined and "er-Leaks" not in joined
+    assert texts[1] == "read_channel: <redacted>\nend\n"
