@@ -4,16 +4,17 @@ Contract:
 - ``fixes.yaml`` has ``vocabulary`` (neutral algorithm names -> each platform's keywords) and
   ``fixes`` (key -> platform -> template). A key is a finding code, optionally with a
   ``/variant`` suffix (``CRYPTO_MAP_WRONG_INTERFACE/remote_lan``).
-- Templates use ``{name}`` placeholders. :func:`render` fills them with the values a rule
-  found in the state; a placeholder the rule could not fill stays visible as ``<name>``, so
-  a fix never invents an address or a name.
+- Templates use ``{name}`` placeholders (lowercase letters, digits, ``_``). :func:`render`
+  fills them with the values a rule found in the state; a placeholder the rule could not fill
+  stays visible as ``<name>``, so a fix never invents an address or a name. Any other brace is
+  literal (strongSwan's ``connections {`` blocks need no escaping).
 - A platform without its own text gets the ``generic`` one. Secrets never appear: keys are
   always the literal ``<pre-shared-key>``.
 """
 
 from __future__ import annotations
 
-import string
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -24,16 +25,8 @@ FIXES_PACKAGE = "ipsec_doctor.platforms"
 FIXES_FILE = "fixes.yaml"
 
 
-class _Blanks(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return f"<{key}>"
-
-
-class _Formatter(string.Formatter):
-    def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
-        if isinstance(key, int):
-            return f"<{key}>"
-        return kwargs[key]
+# Sample template line: " set peer {peer}" -> placeholder "peer"
+PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
 @lru_cache(maxsize=1)
@@ -67,10 +60,12 @@ def render(key: str, platform: str, **values: Any) -> str:
     text = template(key, platform)
     if not text:
         return ""
-    filled = _Formatter().vformat(
-        text, (), _Blanks({k: v for k, v in values.items() if v is not None})
-    )
-    return filled.rstrip("\n")
+
+    def fill(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        return f"<{match.group(1)}>" if value is None else str(value)
+
+    return PLACEHOLDER.sub(fill, text).rstrip("\n")
 
 
 def term(platform: str, kind: str, value: object) -> str:
