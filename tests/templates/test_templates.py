@@ -95,3 +95,12 @@ def test_index_commands_compile() -> None:
             r"\[\[(.+?)\]\]", lambda m: "(" + "(".join(m.group(1)) + ")?" * len(m.group(1)), command
         )
         re.compile(expanded)
+
+
+def test_index_parts_are_merged() -> None:
+    """Lines a colleague keeps in ``index.<platform>.part`` must also be in the index."""
+    index = {line.strip() for line in (TEMPLATES_DIR / "index").read_text().splitlines()}
+    for part in TEMPLATES_DIR.glob("index.*.part"):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                assert line.strip() in index, f"{part.name}: not merged: {line}"
