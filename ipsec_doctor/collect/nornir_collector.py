@@ -36,8 +36,10 @@ Contract:
 - No netmiko session log unless :attr:`CollectOptions.session_log_dir` is set; then one
   ``<host>.log`` per host, written by :class:`~ipsec_doctor.collect.redaction.
   RedactingSessionLog` with netmiko's ``no_log`` holding the password and secret (netmiko
-  #2597/#3307) and every line redacted as captures are. During collection netmiko's and
-  paramiko's loggers carry a :class:`~ipsec_doctor.collect.redaction.RedactingLogFilter`.
+  #2597/#3307) and every line redacted as captures are. While a session is open netmiko's
+  and paramiko's loggers carry a :class:`~ipsec_doctor.collect.redaction.RedactingLogFilter`
+  with its password and secret (installed and removed by :class:`NetmikoCommandRunner`, so
+  the audit and the runbook get it too).
 - The progress callback is called from worker threads, one call at a time (serialised here).
 """
 
@@ -49,8 +51,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,6 +88,7 @@ CONNECTION = "netmiko"
 
 # ipsec-doctor's own keys in connection_options.netmiko.extras (never passed to netmiko)
 _OWN_EXTRAS = ("allow_sha1", "read_timeout")
+_FILTERED_LOGGERS = ("netmiko", "paramiko")
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,7 @@ class NetmikoCommandRunner:
         self.enable_error = ""
         self._stuck = ""
         self._log_count = 0
+        self._log_filter: RedactingLogFilter | None = None
 
     @property
     def device(self) -> str:
@@ -328,6 +331,7 @@ class NetmikoCommandRunner:
             extras["session_log"] = session_log
         try:
             self.close()  # a reconnect: the old session goes first
+            self._filter_logs()
             self.host.open_connection(
                 CONNECTION,
                 configuration=self.config,
@@ -424,17 +428,30 @@ class NetmikoCommandRunner:
 
     def close(self) -> None:
         """Close the session: politely when it is healthy, at once when it is stuck or dead."""
-        if CONNECTION not in self.host.connections:
-            return
-        if self._stuck or not self._alive():
-            # netmiko's graceful disconnect waits for a prompt first (seconds on a stuck
-            # session); closing the SSH transport first makes its cleanup fail fast.
-            with contextlib.suppress(Exception):  # already gone
-                self.connection.paramiko_cleanup()
-        try:
-            self.host.close_connection(CONNECTION)
-        except Exception:  # closing a dead session may fail: nothing to do about it
-            self.host.connections.pop(CONNECTION, None)
+        if CONNECTION in self.host.connections:
+            if self._stuck or not self._alive():
+                # netmiko's graceful disconnect waits for a prompt first (seconds on a stuck
+                # session); closing the SSH transport first makes its cleanup fail fast.
+                with contextlib.suppress(Exception):  # already gone
+                    self.connection.paramiko_cleanup()
+            try:
+                self.host.close_connection(CONNECTION)
+            except Exception:  # closing a dead session may fail: nothing to do about it
+                self.host.connections.pop(CONNECTION, None)
+        self._unfilter_logs()
+
+    def _filter_logs(self) -> None:
+        """Redact netmiko's and paramiko's log records while this session is open."""
+        if self._log_filter is None:
+            self._log_filter = RedactingLogFilter(self.settings.known)
+            for name in _FILTERED_LOGGERS:
+                logging.getLogger(name).addFilter(self._log_filter)
+
+    def _unfilter_logs(self) -> None:
+        if self._log_filter is not None:
+            for name in _FILTERED_LOGGERS:
+                logging.getLogger(name).removeFilter(self._log_filter)
+            self._log_filter = None
 
 
 def _set_nodelay(conn: BaseConnection) -> None:
@@ -530,19 +547,6 @@ def _known(host: Host) -> tuple[str, ...]:
     return tuple(str(v) for v in (*values, os.environ.get(ENV_SECRET)) if v)
 
 
-@contextmanager
-def _log_redaction(known: Iterable[str]) -> Iterator[None]:
-    log_filter = RedactingLogFilter(known)
-    loggers = [logging.getLogger(name) for name in ("netmiko", "paramiko")]
-    for logger in loggers:
-        logger.addFilter(log_filter)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(log_filter)
-
-
 def as_nornir(nornir_or_inventory: Nornir | Path | str, num_workers: int | None = None) -> Nornir:
     """A Nornir as given, or built from an inventory directory or a config file path."""
     if isinstance(nornir_or_inventory, Nornir):
@@ -571,11 +575,7 @@ def run_on_hosts(
 ) -> dict[str, Any]:
     """Run ``task`` on ``hosts`` in parallel; ``{host: result or the exception}``."""
     selected = select_hosts(nr, hosts)
-    known: list[str] = []
-    for name in hosts:
-        known.extend(_known(nr.inventory.hosts[name]))
-    with _log_redaction(known):
-        results = selected.run(task=task, name=task.__name__, **kwargs)
+    results = selected.run(task=task, name=task.__name__, **kwargs)
     found: dict[str, Any] = {}
     for name in hosts:
         multi = results.get(name)
