@@ -11,7 +11,8 @@ Contract:
   (``.2`` for sample 2), the wider outputs the plan names, and the unfiltered output narrowed by
   the command's ``| include``-style filter
   (:func:`~ipsec_doctor.model.lookup.candidate_commands`). Sample 2 is never answered by
-  sample 1. A leading ``R1#show ...`` echo line and a trailing lone prompt line are dropped.
+  sample 1. A leading ``R1#show ...`` echo line (also abbreviated: ``R1#sh cry isa sa``) and
+  a trailing lone prompt line are dropped.
   No file: :class:`~ipsec_doctor.collect.base.OutputMissingError` (``MISSING``); a file holding
   ``% Invalid input`` becomes ``REJECTED`` in the plan runner like a live refusal.
 - Folders written by :func:`~ipsec_doctor.collect.capture_store.save_captures` also record the
@@ -172,8 +173,15 @@ def folder_peer(folder: Path) -> str:
     return ""
 
 
+# Sample device line: "R1#sh cry isa sa" (a pasted echo of an abbreviated show command)
+_ABBREVIATED_ECHO = re.compile(r"^\s*[A-Za-z0-9_.\-]{1,64}(?:\([\w\-]+\))?[#>]\s*sh(?:o|ow)?\s+\S")
+
+
 def _clean(text: str, command: str) -> str:
     text = strip_echo(text, command)
+    first = next((line for line in text.split("\n") if line.strip()), "")
+    if _ABBREVIATED_ECHO.match(first):
+        text = text.split(first + "\n", 1)[-1] if first + "\n" in text else ""
     lines = text.split("\n")
     while lines and not lines[-1].strip():
         lines.pop()

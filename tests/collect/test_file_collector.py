@@ -88,7 +88,7 @@ def folder(tmp_path: Path) -> Path:
         "                                  ^\n% Invalid input detected at '^' marker.\n",
     )
     write(r1, "show running-config", RUNNING + "banner motd lab-pass-77\n")
-    write(r1, "show ip route 10.2.2.1", "Routing entry for 10.2.2.0/24\n")
+    write(r1, "show ip route 10.2.2.1", "R1#sh ip ro 10.2.2.1\nRouting entry for 10.2.2.0/24\n")
     return root
 
 
@@ -116,6 +116,8 @@ def test_pasted_folder_through_the_plan(folder: Path) -> None:
     source = r1.get("show interfaces {source_interface}")
     assert source is not None and source.outcome is Outcome.MISSING
     assert source.error == "no connected route for 192.168.1.0"
+    route = r1.get("show ip route 10.2.2.1")
+    assert route is not None and route.raw == "Routing entry for 10.2.2.0/24\n"
     running = r1.get("show running-config")
     assert running is not None
     assert "Very-Secret-PSK" not in running.raw and "lab-pass-77" not in running.raw
