@@ -24,8 +24,9 @@ Contract:
 - TUNNEL_HEALTHY only when phase 1 is established on the local end, a flow has inbound and
   outbound SAs, encaps and decaps both rise between samples (one sample: both > 0), and no
   critical or warning finding of the chain stands (posture findings do not count).
-- When phase 1 is down and nothing explains it, or health cannot be confirmed and no fault
-  is found, one INSUFFICIENT_DATA says what is missing (warning while phase 1 is down).
+- When phase 1 (or, with phase 1 up, phase 2) is down and nothing explains it, or health
+  cannot be confirmed and no fault is found, one INSUFFICIENT_DATA says what is missing
+  (a warning when a phase is down, info otherwise).
 """
 
 from __future__ import annotations
@@ -74,7 +75,12 @@ def first_critical_stage(findings: Iterable[Finding]) -> Stage | None:
 #: cause -> the symptoms it explains (listed after it, never masked by it).
 EXPLAINS: dict[Code, frozenset[Code]] = {
     Code.NO_ISAKMP_POLICY: frozenset({Code.PHASE1_PROPOSAL_MISMATCH}),
-    Code.CRYPTO_MAP_WRONG_INTERFACE: frozenset({Code.ONE_WAY_TRAFFIC, Code.NO_TRAFFIC_ENCRYPTED}),
+    # an ACL only counts while its map is applied and traffic reaches it
+    Code.CRYPTO_MAP_NOT_APPLIED: frozenset({Code.NO_INTERESTING_TRAFFIC}),
+    Code.SOURCE_INTERFACE_DOWN: frozenset({Code.NO_INTERESTING_TRAFFIC}),
+    Code.CRYPTO_MAP_WRONG_INTERFACE: frozenset(
+        {Code.NO_INTERESTING_TRAFFIC, Code.ONE_WAY_TRAFFIC, Code.NO_TRAFFIC_ENCRYPTED}
+    ),
     Code.NAT_T_NOT_ENABLED: frozenset({Code.ONE_WAY_TRAFFIC}),
     Code.DPD_TOO_AGGRESSIVE: frozenset({Code.SA_FLAPPING}),
     Code.CRYPTO_ACL_OVERLAP: frozenset({Code.ONE_WAY_TRAFFIC, Code.NO_TRAFFIC_ENCRYPTED}),
@@ -234,6 +240,22 @@ def _healthy_or_gap(t: Tunnel, findings: list[Finding]) -> list[Finding]:
                 reference="ike.sa",
                 severity=Severity.WARNING,
                 stage=Stage.IKE,
+            )
+        ]
+    fl = flows(t.local)
+    if t.phase1 is Phase1.UP and fl is not None and not fl and not t.local.has_ipsec:
+        return [
+            t.finding(
+                Code.INSUFFICIENT_DATA,
+                t.local,
+                f"{t.local.name}: phase 1 with {t.local.peer_label} is up but no IPsec SA is "
+                "installed, and nothing collected tells why; run `debug crypto ipsec` on both "
+                "ends",
+                evidence=evidence,
+                detail={"unjudged_stage": Stage.IPSEC.value, "missing": missing},
+                reference="ipsec.sa",
+                severity=Severity.WARNING,
+                stage=Stage.IPSEC,
             )
         ]
     if any(f.code is Code.INSUFFICIENT_DATA for f in findings):

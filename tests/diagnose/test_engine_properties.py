@@ -224,6 +224,23 @@ def test_earliest_failing_stage_comes_first(choice: dict[Stage, int]) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fault_sets)
+def test_one_ended_reports_stay_ordered(choice: dict[Stage, int]) -> None:
+    """Only our end read: some faults are invisible, but the report is still ordered."""
+    view = replace(inject(choice), remote=None, remote_peer=None)
+    findings = diagnose(view)
+    assert findings
+    if Tunnel(view).phase1 is Phase1.DOWN:
+        assert not {f.code for f in findings} & PHASE2_CODES
+    failures = [f for f in findings if is_failure(f) and f.stage in CHAIN]
+    unexplained = [f for f in failures if not causes_of(f, findings)]
+    if unexplained:
+        assert findings[0].stage == min((f.stage for f in unexplained), key=stage_index)
+    else:
+        assert findings[0].code in (Code.INSUFFICIENT_DATA, Code.TUNNEL_HEALTHY)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fault_sets)
 def test_no_phase2_code_while_phase1_is_down(choice: dict[Stage, int]) -> None:
     view = inject(choice)
     findings = diagnose(view)

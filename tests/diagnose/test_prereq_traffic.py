@@ -245,3 +245,43 @@ def test_local_without_entry_for_the_peer() -> None:
     assert found[0].code is Code.PEER_NOT_FOUND
     assert found[0].stage is Stage.TRAFFIC
     assert f"set peer {R2_WAN}" in found[0].fix
+
+
+def test_idle_tunnel_isakmp_sa_left_ipsec_expired() -> None:
+    from .builders import phase2_down
+
+    view = phase2_down(one_ended())
+    view = local(
+        view,
+        crypto_acl=(acl(R1_LAN, R2_LAN, 7),),
+        crypto_acl_later=(acl(R1_LAN, R2_LAN, 7, sample=2),),
+    )
+    assert codes(diagnose(view)) == [Code.NO_INTERESTING_TRAFFIC.value]
+
+
+def test_negotiation_messages_mean_traffic_was_seen() -> None:
+    from .builders import phase2_down
+
+    view = phase2_down(one_ended())
+    view = local(
+        view,
+        crypto_acl=(acl(R1_LAN, R2_LAN, 7),),
+        crypto_acl_later=(acl(R1_LAN, R2_LAN, 7, sample=2),),
+        logs=(
+            log(
+                Event.INVALID_LOCAL_ADDRESS,
+                None,
+                "invalid local address 10.1.3.1",
+                local="10.1.3.1",
+            ),
+        ),
+    )
+    assert Code.NO_INTERESTING_TRAFFIC.value not in codes(diagnose(view))
+
+
+def test_phase2_down_without_explanation_is_a_warning_blind_spot() -> None:
+    from .builders import phase2_down
+
+    found = diagnose(phase2_down(one_ended()))
+    assert codes(found) == [Code.INSUFFICIENT_DATA.value]
+    assert found[0].severity is Severity.WARNING and found[0].stage is Stage.IPSEC

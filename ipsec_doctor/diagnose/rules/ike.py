@@ -791,7 +791,8 @@ def _ipsec_replaced(end: End) -> _Flap:
 
 
 def sa_flapping(t: Tunnel) -> list[Finding]:
-    out: list[Finding] = []
+    """One finding for the tunnel: the first end that flaps, the other end's view in detail."""
+    seen: list[tuple[End, list[str], list[Evidence | None]]] = []
     for end in t.ends:
         ike, ipsec = _ike_replaced(end), _ipsec_replaced(end)
         changes = ike.changes + ipsec.changes
@@ -800,25 +801,29 @@ def sa_flapping(t: Tunnel) -> list[Finding]:
         if len(replaced_events) >= end.settings.flap_events:
             changes.append(f"{len(replaced_events)} SA replacements logged in the check window")
             evidence += [end.ev(e.source) for e in replaced_events]
-        if not changes:
-            continue
-        out.append(
-            t.finding(
-                Code.SA_FLAPPING,
-                end,
-                f"{end.name}: the SAs with {end.peer_label} keep being rebuilt: "
-                + "; ".join(changes),
-                evidence=evidence,
-                fix=render("SA_FLAPPING", end.platform, peer=end.peer_label),
-                fix_device=end.name,
-                detail={
-                    "changes": changes,
-                    "ike_lifetime": _ike_lifetime(end),
-                    "ipsec_lifetime": _ipsec_lifetime(end),
-                },
-            )
+        if changes:
+            seen.append((end, changes, evidence))
+    if not seen:
+        return []
+    end, changes, evidence = seen[0]
+    also = [other for other, _, _ in seen[1:]]
+    return [
+        t.finding(
+            Code.SA_FLAPPING,
+            end,
+            f"{end.name}: the SAs with {end.peer_label} keep being rebuilt: "
+            + "; ".join(changes)
+            + (f" ({', '.join(o.name for o in also)} sees the same)" if also else ""),
+            evidence=[*evidence, *(e for _, _, ev in seen[1:] for e in ev)],
+            fix=render("SA_FLAPPING", end.platform, peer=end.peer_label),
+            fix_device=end.name,
+            detail={
+                "changes": {e.name: c for e, c, _ in seen},
+                "ike_lifetime": _ike_lifetime(end),
+                "ipsec_lifetime": _ipsec_lifetime(end),
+            },
         )
-    return out
+    ]
 
 
 def dpd_too_aggressive(t: Tunnel) -> list[Finding]:

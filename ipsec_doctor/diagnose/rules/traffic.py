@@ -11,8 +11,30 @@ from ipsec_doctor.diagnose.compare import cidr, iface_key, ios_wildcard, same_in
 from ipsec_doctor.diagnose.context import End, Tunnel
 from ipsec_doctor.diagnose.fixes import render
 from ipsec_doctor.diagnose.rules.ike import misaddressed_entry
+from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.findings import Code, Finding, Stage
-from ipsec_doctor.model.state import AclEntry, CryptoMapEntry, Evidence, RuleAction
+from ipsec_doctor.model.state import AclEntry, CryptoMapEntry, Evidence, IkeStatus, RuleAction
+
+#: Messages that prove IKE or IPsec negotiation was attempted (so traffic was seen somewhere).
+NEGOTIATION_EVENTS = frozenset(
+    {
+        Event.PHASE1_RETRANSMIT,
+        Event.PHASE1_NO_RESPONSE,
+        Event.PHASE1_PROPOSAL_REJECTED,
+        Event.PHASE1_MODE_FAILURE,
+        Event.PSK_MISSING,
+        Event.AUTH_FAILED,
+        Event.PEER_ADDRESS_MISMATCH,
+        Event.PHASE2_TRANSFORM_REJECTED,
+        Event.PHASE2_PROXY_REJECTED,
+        Event.PHASE2_POLICY_INVALIDATED,
+        Event.PHASE2_PROPOSAL_REJECTED,
+        Event.PFS_MISMATCH,
+        Event.INVALID_LOCAL_ADDRESS,
+        Event.PEER_NOT_FOUND,
+        Event.IDENTITY_MISMATCH,
+    }
+)
 
 
 def is_route_based(end: End, interfaces: list[str]) -> bool:
@@ -169,8 +191,14 @@ def _hits(lines: list[AclEntry]) -> int:
 
 def no_interesting_traffic(t: Tunnel) -> list[Finding]:
     ends = t.ends
-    if any(end.ike_all() or end.has_ipsec for end in ends):
-        return []  # an SA (in any state) means traffic triggered IKE, or the peer did
+    negotiating = any(
+        sa.status is not IkeStatus.ESTABLISHED for end in ends for sa in end.ike_all()
+    )
+    attempts = any(e.event in NEGOTIATION_EVENTS for end in ends for e in end.recent)
+    if negotiating or attempts or any(end.has_ipsec for end in ends):
+        # IPsec SAs, or phase 1 being negotiated, mean traffic triggered IKE (or the peer did);
+        # an established ISAKMP SA alone is an idle tunnel whose IPsec SAs have expired
+        return []
     judged: list[tuple[End, CryptoMapEntry, int, int | None, list[AclEntry]]] = []
     for end in ends:
         if not end.entries:
