@@ -23,8 +23,15 @@ Contract:
   source_interface,    ``interfaces[name]``
   crypto_interface
   logging              ``logs`` (LogEvent via the signature table) and
-                       ``unclassified_log_lines``
+                       ``unclassified_log_lines``; a header without a ``Log Buffer`` (buffered
+                       logging off) is a problem, not an empty log
+  engine_configuration ``extras["crypto_engine"]`` when the plan has this id: ``{type, name,
+                       slot, state, evidence: [Evidence], engines: [...]}`` (the hardware
+                       engine if any); IOS prints no failure counter here
   ==================== ==============================================================
+
+  ``extras`` also holds ``variables`` (the plan variables derived for the peer),
+  ``source_interface`` / ``crypto_interface`` (when derived) and ``config_crypto_maps``.
 
   A capture whose outcome is not OK, an output no template parses, a command whose variable
   cannot be derived and a command not collected at all leave the section ``None`` and add a

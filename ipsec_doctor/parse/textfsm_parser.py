@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,9 @@ def _lookup_command(command: str) -> str:
     return base
 
 
+@lru_cache(maxsize=512)
 def _match(directory: Path, platform: str, command: str) -> str | None:
-    """The template file name the index in ``directory`` gives, or None."""
+    """The template file name the index in ``directory`` gives, or None (cached)."""
     if not (directory / "index").is_file():
         return None
     table = clitable.CliTable("index", str(directory))
