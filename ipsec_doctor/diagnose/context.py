@@ -264,6 +264,18 @@ class End:
     def route(self, key: str) -> RouteLookup | None:
         return self.state.routes.get(key)
 
+    def has_default_route(self) -> bool:
+        """A default route is known: ``routes["route_default"]`` found, or another lookup was
+        answered by the default route. IOS `show ip route X` says "not in table" for an
+        address only the default route covers, so a missing specific route is not proof."""
+        default = self.state.routes.get("route_default")
+        if default is not None and default.found:
+            return True
+        return any(
+            r.found and (r.is_default or (r.prefix is not None and r.prefix.prefixlen == 0))
+            for r in self.state.routes.values()
+        )
+
     def interface(self, name: str) -> Interface | None:
         wanted = iface_key(name)
         for iface_name, iface in self.state.interfaces.items():

@@ -199,9 +199,8 @@ def device(
             "route_peer": RouteLookup(
                 query=str(peer),
                 found=True,
-                prefix=ip_network("0.0.0.0/0"),
+                prefix=ip_network(f"{peer}/32"),
                 interfaces=(WAN_IF,),
-                is_default=True,
                 source=ev(f"show ip route {peer}", f"* 10.0.0.254, via {WAN_IF}", 4),
             ),
             "route_local_lan": RouteLookup(
@@ -217,9 +216,8 @@ def device(
             "route_remote_lan": RouteLookup(
                 query=str(remote_lan.network_address),
                 found=True,
-                prefix=ip_network("0.0.0.0/0"),
+                prefix=remote_lan,
                 interfaces=(WAN_IF,),
-                is_default=True,
                 source=ev(
                     f"show ip route {remote_lan.network_address}", f"* 10.0.0.254, via {WAN_IF}", 4
                 ),

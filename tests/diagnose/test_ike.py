@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from ipaddress import ip_address, ip_interface
+from ipaddress import ip_address, ip_interface, ip_network
 
 from ipsec_doctor.diagnose import diagnose
 from ipsec_doctor.model.events import Event
@@ -376,3 +376,22 @@ def test_phase1_down_without_any_explanation() -> None:
 def test_own_addresses_need_interface_or_config() -> None:
     view = one_ended()
     assert ip_interface("10.1.1.1/24").ip in view.local.own_addresses()
+
+
+def test_not_in_table_is_no_proof_when_a_default_route_exists() -> None:
+    view = phase1_down(healthy_view())
+    gone = RouteLookup(
+        query=str(R2_WAN),
+        found=False,
+        source=ev(f"show ip route {R2_WAN}", "% Network not in table", 1),
+    )
+    default = RouteLookup(
+        query="192.168.2.0",
+        found=True,
+        prefix=ip_network("0.0.0.0/0"),
+        interfaces=("GigabitEthernet0/0",),
+        is_default=True,
+    )
+    routes = {**view.local.routes, "route_peer": gone, "route_remote_lan": default}
+    found = diagnose(local(view, routes=routes))
+    assert Code.NO_ROUTE_TO_PEER.value not in codes(found)

@@ -65,6 +65,8 @@ def no_route_to_peer(t: Tunnel) -> list[Finding]:
             continue
         if parse_address(route.query) not in (None, end.peer):
             continue  # the lookup was for another address than the one this end uses
+        if end.ike_established or end.has_ipsec or end.has_default_route():
+            continue  # IKE reaches the peer, or the default route covers it
         where = f"VRF {route.vrf}" if route.vrf else "the routing table"
         out.append(
             t.finding(

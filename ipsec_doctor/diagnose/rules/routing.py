@@ -14,24 +14,14 @@ from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.findings import Code, Finding
 
 
-def _default_route(t: Tunnel, key: str) -> bool:
-    """The converter says a default route exists (``routes["route_default"]`` found)."""
-    for end in t.ends:
-        default = end.route("route_default")
-        if default is not None and default.found:
-            return True
-    return False
-
-
 def no_route_to_remote_lan(t: Tunnel) -> list[Finding]:
     out: list[Finding] = []
     for end in t.ends:
         route = end.route("route_remote_lan")
         if route is None or route.found or route.vrf:
             continue
-        default = end.route("route_default")
-        if default is not None and default.found:
-            continue
+        if end.has_default_route():
+            continue  # `show ip route X` ignores the default route that covers X
         entry = end.entries[0] if end.entries else None
         lan = entry.remote_selectors[0] if entry and entry.remote_selectors else None
         interface = first(end.peer_map_interfaces())
