@@ -1054,12 +1054,15 @@ class _DeviceParser:
             self.ctx = replace(self.ctx, acl_names=frozenset(e.acl for e in relevant if e.acl))
         if self.peer:
             self.variables.update(derive_variables(state, self.peer))
-        if "crypto_acl" in self.variables or self.ctx.acl_names is not None:
+        if "crypto_acl" in self.variables or self.ctx.acl_names:
             crypto_acl = self.section("crypto_acl")
             crypto_acl_later = self.section("crypto_acl", 2)
         else:
             crypto_acl = crypto_acl_later = None
-            self._missing("crypto_acl", "the crypto ACL name could not be derived")
+            reason = "the crypto ACL name could not be derived"
+            if self.peer:
+                reason = missing_reasons(state, self.peer).get("crypto_acl", reason)
+            self._missing("crypto_acl", reason)
         state = replace(state, crypto_acl=crypto_acl, crypto_acl_later=crypto_acl_later)
         self._partial = state
         if self.peer:

@@ -408,3 +408,12 @@ def test_no_peer_keeps_every_crypto_acl() -> None:
     assert {e.acl for e in state.crypto_acl} == {"VPN-ACL", "BRANCH2-ACL"}
     assert state.ipsec_sas is None
     assert any(p.section == "ipsec_sa" for p in state.problems)
+
+
+def test_no_entry_for_the_peer_leaves_the_acl_unknown() -> None:
+    dynamic = ok("show crypto map", fixture("show_crypto_map", "ios15_dynamic"))
+    state = parse_device(device(dynamic, ok("show access-lists", ACLS)), "10.9.9.9")
+    assert state.crypto_acl is None
+    problem = next(p for p in state.problems if p.section == "crypto_acl")
+    assert problem.outcome == "missing" and "no crypto map entry names" in problem.reason
+    assert state.extras["variables"]["crypto_interface"] == "GigabitEthernet0/0"
