@@ -17,8 +17,9 @@ Contract:
   the runbook has not run yet is never shown: it only means "not read yet". Outcome: ``found``
   when the verdict holds a failure; ``unknown`` when it holds INSUFFICIENT_DATA, when a
   command of the step did not answer, or when a critical failure of an earlier stage masks the
-  step's stage; ``clear`` otherwise, and then the step's ``rules_out`` codes not found
-  anywhere are ruled out.
+  step's stage (as the diagnosis masks: a data-plane failure does not mask routing);
+  ``clear`` otherwise, and then the step's ``rules_out`` codes not found anywhere are ruled
+  out.
 - However it ends -- the last step, quit, Ctrl-C at any point (``KeyboardInterrupt``), or an
   unexpected error -- the engine interrupts any sampling wait, closes the session (which
   undoes every debug still on before the sessions close), builds the conclusion from
@@ -137,6 +138,8 @@ def judge(step: Step, report: Report, runs: list[CommandRun]) -> Verdict:
             if f.severity is Severity.CRITICAL
             and f.stage in _CHAIN
             and _CHAIN.index(f.stage) < _CHAIN.index(stage)
+            # as in the diagnosis: a data-plane failure does not mask routing, it needs it
+            and not (f.stage is Stage.DATA and stage is Stage.ROUTING)
         ]
         if earlier:
             notes.append(

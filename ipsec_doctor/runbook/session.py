@@ -33,10 +33,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 from ipsec_doctor.collect.base import Clock, CommandRunner, NoWaitClock
-from ipsec_doctor.collect.discovery import Discovery
+from ipsec_doctor.collect.discovery import Discovery, discover_in_folder
+from ipsec_doctor.collect.file_collector import FileCommandRunner, list_devices
 from ipsec_doctor.collect.plan_runner import (
     PlanInfo,
     PlanStep,
@@ -433,4 +435,51 @@ def make_end(
             started_at=datetime.now(UTC),
         ),
         known_secrets=tuple(s for s in secrets if s),
+    )
+
+
+def folder_session(
+    folder: Path,
+    peer: str,
+    *,
+    device: str | None = None,
+    interval: float | None = 0.0,
+    opener: RunnerOpener | None = None,
+    intrusive: IntrusiveDriver | None = None,
+) -> PipelineSession:
+    """A session over a capture folder (``--captures DIR``): devices chosen as ``analyze`` does.
+
+    ``opener`` defaults to a :class:`~ipsec_doctor.collect.file_collector.FileCommandRunner`
+    per device (tests pass their own to inject faults). Intrusive steps are unavailable unless
+    a driver is given.
+    """
+    discovery = discover_in_folder(folder, peer, device=device)
+    devices = {d.name: d for d in list_devices(folder)}
+    ends = [
+        make_end(
+            DeviceInfo(c.device, c.role, c.peer, devices[c.device].platform, c.reason),
+            hostname=devices[c.device].hostname,
+            secrets=devices[c.device].secrets,
+        )
+        for c in discovery.chosen
+    ]
+
+    def files(end: End) -> CommandRunner:
+        found = devices[end.name]
+        return FileCommandRunner(
+            found.directory,
+            device=end.name,
+            wider_patterns=end.plan.wider_patterns,
+            recorded=found.recorded,
+        )
+
+    return PipelineSession(
+        discovery,
+        ends,
+        opener or files,
+        mode=f"offline over captures in {folder}",
+        interval=interval,
+        parallel=False,
+        intrusive=intrusive,
+        unavailable_reason="offline: intrusive steps cannot run on saved captures",
     )
