@@ -65,7 +65,7 @@ from ipaddress import IPv4Network, ip_address, ip_network
 from typing import Any
 
 from ipsec_doctor.errors import ParseError
-from ipsec_doctor.model.capture import CommandCapture, DeviceCapture, Outcome, strip_echo
+from ipsec_doctor.model.capture import CommandCapture, DeviceCapture, Outcome
 from ipsec_doctor.model.lookup import candidate_commands
 from ipsec_doctor.model.state import (
     AclEntry,
@@ -91,7 +91,7 @@ from ipsec_doctor.model.state import (
 from ipsec_doctor.parse.cisco_ios_config import config_facts, parse_running_config
 from ipsec_doctor.parse.derive import derive_variables, missing_reasons
 from ipsec_doctor.parse.logs import classify_lines, split_log_lines
-from ipsec_doctor.parse.textfsm_parser import parse_output
+from ipsec_doctor.parse.textfsm_parser import clean_output, parse_output
 from ipsec_doctor.platforms.loader import PlanCommand, Platform, load_platform
 
 PLATFORM = "cisco_ios"
@@ -306,10 +306,25 @@ class _Lines:
         self.device = device
         self.offset = offset
 
-    def evidence(self, pattern: str, *, advance: bool = True) -> Evidence:
-        """Evidence for the first line from the cursor matching ``pattern`` (a regex)."""
+    def next_index(self, pattern: str) -> int:
+        """Index of the next line from the cursor matching ``pattern`` (len(lines) if none)."""
         regex = re.compile(pattern)
-        order = list(range(self.cursor, len(self.lines))) + list(range(self.cursor))
+        for index in range(self.cursor, len(self.lines)):
+            if regex.search(self.lines[index]):
+                return index
+        return len(self.lines)
+
+    def evidence(
+        self, pattern: str, *, advance: bool = True, wrap: bool = True, stop: int | None = None
+    ) -> Evidence:
+        """Evidence for the first line from the cursor (up to ``stop``) matching ``pattern`` (a
+        regex); with ``wrap`` the lines before the cursor are searched last. No match: an
+        evidence with an empty line."""
+        regex = re.compile(pattern)
+        end = len(self.lines) if stop is None else min(stop, len(self.lines))
+        order = list(range(self.cursor, end))
+        if wrap:
+            order += list(range(self.cursor))
         for index in order:
             if regex.search(self.lines[index]):
                 if advance:
@@ -446,9 +461,11 @@ def _build_ipsec_sas(
             row.get("local_address", "")
         )
         source = lines.evidence(rf"current_peer:?\s+{re.escape(row['current_peer'])}\b")
-        encaps_source = lines.evidence(r"#pkts encaps:", advance=False)
-        decaps_source = lines.evidence(r"#pkts decaps:", advance=False)
-        errors_source = lines.evidence(r"#send errors", advance=False)
+        # the counters of this flow: after its current_peer line, before the next flow's
+        stop = lines.next_index(r"current_peer")
+        encaps_source = lines.evidence(r"#pkts encaps:", advance=False, wrap=False, stop=stop)
+        decaps_source = lines.evidence(r"#pkts decaps:", advance=False, wrap=False, stop=stop)
+        errors_source = lines.evidence(r"#send errors", advance=False, wrap=False, stop=stop)
         esp_transforms = (
             row.get("outbound_esp_transform") or row.get("inbound_esp_transform")
         ) or []
@@ -816,10 +833,9 @@ SECTIONS = frozenset({*BUILDERS, "running_config", "logging"})
 
 
 def _prepare(capture: CommandCapture) -> tuple[str, int]:
-    """The output without an echoed prompt line, and how many lines were dropped."""
-    raw = capture.raw.replace("\r\n", "\n").replace("\r", "\n")
-    text = strip_echo(raw, capture.command)
-    return text, raw.count("\n") - text.count("\n")
+    """The output without an echoed command line or a trailing bare prompt, and how many lines
+    were dropped before it (so evidence line numbers stay those of the raw capture)."""
+    return clean_output(capture.command, capture.raw)
 
 
 def _rows(platform: Platform, plan_id: str, command: str, text: str) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from typing import Any
 from ipsec_doctor.errors import ParseError
 from ipsec_doctor.model.lookup import match_pattern, split_output_filter
 from ipsec_doctor.parse import converter_module
-from ipsec_doctor.parse.textfsm_parser import find_template, parse_output
+from ipsec_doctor.parse.textfsm_parser import clean_output, find_template, parse_output
 from ipsec_doctor.platforms.loader import Platform, load_platform
 
 _ADDRESS_TYPES = (IPv4Address, IPv6Address, IPv4Network, IPv6Network, IPv4Interface, IPv6Interface)
@@ -87,7 +87,8 @@ def parse_one(platform: str, command: str, text: str) -> dict[str, Any]:
     if ref is not None:
         result["template"] = {"source": ref.source, "file": ref.path.name}
     if section is None:
-        result["rows"] = parse_output(loaded.textfsm_platform, command, text)
+        cleaned, _offset = clean_output(command, text)
+        result["rows"] = parse_output(loaded.textfsm_platform, command, cleaned)
         return result
     module = converter_module(platform)
     try:
@@ -97,7 +98,8 @@ def parse_one(platform: str, command: str, text: str) -> dict[str, Any]:
             raise
         result["error"] = str(error)
         try:
-            result["rows"] = parse_output(loaded.textfsm_platform, command, text)
+            cleaned, _offset = clean_output(command, text)
+            result["rows"] = parse_output(loaded.textfsm_platform, command, cleaned)
         except ParseError:
             raise error from None
         return result

@@ -20,6 +20,7 @@ Contract:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,7 @@ import textfsm
 from textfsm import clitable
 
 from ipsec_doctor.errors import ParseError
+from ipsec_doctor.model.capture import strip_echo
 from ipsec_doctor.model.lookup import split_output_filter
 from ipsec_doctor.resources import data_dir
 
@@ -42,6 +44,19 @@ class TemplateRef:
 
     source: str  # OURS or NTC
     path: Path
+
+
+# Sample device line: "R1#" (the prompt a pasted output ends with)
+_TRAILING_PROMPT = re.compile(r"\n[\w.:/()-]{1,63}[#>$]\s*$")
+
+
+def clean_output(command: str, text: str) -> tuple[str, int]:
+    """``text`` without an echoed ``R1#show ...`` first line and a trailing bare prompt, and the
+    number of lines dropped at the top (so line numbers can still point into the raw text)."""
+    raw = text.replace("\r\n", "\n").replace("\r", "\n")
+    cleaned = strip_echo(raw, command)
+    offset = raw.count("\n") - cleaned.count("\n")
+    return _TRAILING_PROMPT.sub("\n", cleaned), offset
 
 
 def ntc_templates_dir() -> Path | None:

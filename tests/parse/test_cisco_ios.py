@@ -417,3 +417,21 @@ def test_no_entry_for_the_peer_leaves_the_acl_unknown() -> None:
     problem = next(p for p in state.problems if p.section == "crypto_acl")
     assert problem.outcome == "missing" and "no crypto map entry names" in problem.reason
     assert state.extras["variables"]["crypto_interface"] == "GigabitEthernet0/0"
+
+
+def test_counter_evidence_stays_inside_its_flow() -> None:
+    text = fixture("show_crypto_ipsec_sa", "ios15_two_peers").replace(
+        "    #pkts encaps: 0, #pkts encrypt: 0, #pkts digest: 0\n", "", 1
+    )
+    state = parse_device(device(ok("show crypto ipsec sa", text)), PEER)
+    assert state.ipsec_sas is not None
+    down = state.ipsec_sas[1]
+    assert down.encaps == 0 and down.encaps_source is None
+    assert down.decaps_source is not None and down.decaps_source.line_no > 60
+
+
+def test_pasted_output_with_prompts() -> None:
+    text = "R1#show crypto isakmp sa\n" + fixture("show_crypto_isakmp_sa", "ios12_slot") + "R1#"
+    state = parse_device(device(ok("show crypto isakmp sa", text)), "192.1.66.1")
+    assert state.ike_sas is not None and len(state.ike_sas) == 3
+    assert state.problems[0].section != "isakmp_sa"
