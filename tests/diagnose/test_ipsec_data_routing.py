@@ -392,7 +392,8 @@ def test_insufficient_data_for_a_refused_command() -> None:
     assert found[0].severity is Severity.INFO
     assert found[0].stage is Stage.IKE
     assert found[0].detail["raw"].startswith("% Invalid input")
-    assert found[0].evidence[0].line.startswith("% Invalid input")
+    assert "% Invalid input" in found[0].summary
+    assert found[0].evidence == ()  # a live refusal and a missing file read the same
 
 
 def test_unreachable_remote_is_a_warning_and_blocks_healthy() -> None:

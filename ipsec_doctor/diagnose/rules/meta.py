@@ -2,9 +2,12 @@
 
 A failed, refused, timed-out or unparsed command leaves its state section ``None`` and a
 :class:`~ipsec_doctor.model.state.CommandProblem` behind; each becomes one ``info`` finding at
-the stage that section informs, quoting the raw text. A device that could not be collected at
-all is one ``warning`` finding at ``prereq`` (everything on it is unjudged), and its single
-command problems are not repeated.
+the stage that section informs. Its summary quotes the most telling line of the answer and
+``detail["raw"]`` holds the raw text; it has no evidence lines, because what a device prints
+when it refuses a command and what an offline folder lacks differ while the diagnosis is the
+same (a live check and `analyze` of the same captures must agree). A device that could not be
+collected at all is one ``warning`` finding at ``prereq`` (everything on it is unjudged), with
+the connection error as evidence, and its single command problems are not repeated.
 """
 
 from __future__ import annotations
@@ -46,23 +49,26 @@ RAW_LIMIT = 2000
 
 
 def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
+    """The most telling line: an error line (``% ...``), else the first line with a word."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("%"):
+            return line
+    for line in lines:
+        if any(ch.isalnum() for ch in line):
+            return line
     return ""
 
 
 def _problem_finding(t: Tunnel, end: End, problem: CommandProblem) -> Finding:
     stage, reference = SECTIONS.get(problem.section, (Stage.META, "meta.collection"))
     why = problem.reason or _first_line(problem.raw) or problem.outcome
-    line = _first_line(problem.raw) or why
     what = f"{stage.value} stage" if stage is not Stage.META else "its section"
     return t.finding(
         Code.INSUFFICIENT_DATA,
         end,
         f"{end.name}: `{problem.command}` {problem.outcome} ({why}); "
         f"{what} not judged for {end.peer_label or 'the tunnel'}",
-        evidence=[Evidence(command=problem.command, line=line, device=end.name)],
         detail={
             "command": problem.command,
             "outcome": problem.outcome,
