@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ipsec_doctor import __version__
-from ipsec_doctor.cli import analyze_cmd, check_cmd, lab_cmd, parse_cmd
+from ipsec_doctor.cli import analyze_cmd, check_cmd, lab_cmd, parse_cmd, runbook_cmd
 from ipsec_doctor.cli.exit_codes import ExitCode
 from ipsec_doctor.errors import ConfigError, IpsecDoctorError, UsageError
 
@@ -28,6 +28,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     analyze_cmd.add_parser,
     parse_cmd.add_parser,
     lab_cmd.add_parser,
+    runbook_cmd.add_parser,
 )
 
 

@@ -377,6 +377,11 @@ class RunbookEngine:
         except KeyboardInterrupt:
             ended = "interrupted"
             self.session.interrupt()
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                self.io.message(
+                    "\nInterrupted: turning off anything the runbook turned on, closing the "
+                    "sessions and writing the transcript."
+                )
             if self.visits and not self.visits[-1].finished_at:
                 self.visits[-1].finished_at = self.now()
             if self.visits:

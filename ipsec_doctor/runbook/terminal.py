@@ -139,7 +139,7 @@ class TerminalIO:
             if not preview.available:
                 self._say(f"  It cannot run here: {preview.unavailable_reason}")
         if preview.planned:
-            self._say("Runs:")
+            self._say("Then reads:" if step.intrusive else "Runs:")
             for planned in preview.planned:
                 times = f"  (x{planned.samples})" if planned.samples > 1 else ""
                 reused = "  (already read)" if planned.reused else ""

@@ -1,0 +1,262 @@
+"""`ipsec-doctor runbook --peer X`: the troubleshooting strategy as an interactive terminal runbook.
+
+Contract:
+- Chooses the devices like ``check`` (``--device``, inventory data, or by asking; said on
+  stderr), opens one SSH session per device (``--inventory`` / ``--nornir-config`` /
+  ``--lab [SCENARIO]``) or reads a capture folder offline (``--captures DIR``), and walks the
+  runbook (``--runbook NAME|FILE``, default ``crypto-map``) step by step with
+  :class:`~ipsec_doctor.runbook.engine.RunbookEngine` at the terminal.
+- ``--list`` prints the packaged runbooks (and ``--runbook FILE`` if given), validating each;
+  an invalid one is reported with file and line and the exit code is 2.
+- The Markdown transcript is written at the end, on quit and on Ctrl-C, to ``--transcript
+  FILE`` (default ``./ipsec-doctor-runbook-<peer>-<time>.md``); its path is printed.
+- Exit code: 130 when interrupted with Ctrl-C; otherwise that of ``check`` for the final
+  diagnosis (``--fail-on``): 1 with a finding at or above it, 4 when nothing was read, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ipsec_doctor.cli.check_cmd import add_inventory_options, open_inventory
+from ipsec_doctor.cli.exit_codes import ExitCode
+from ipsec_doctor.cli.output import FAIL_ON_CHOICES, exit_code_for
+from ipsec_doctor.collect.audit_log import AuditLog
+from ipsec_doctor.collect.discovery import discover
+from ipsec_doctor.collect.file_collector import folder_peer
+from ipsec_doctor.collect.intrusive import production_flag
+from ipsec_doctor.collect.nornir_collector import (
+    CollectOptions,
+    NetmikoCommandRunner,
+    host_settings,
+)
+from ipsec_doctor.errors import ConfigError, UsageError
+from ipsec_doctor.runbook.engine import RunbookEngine
+from ipsec_doctor.runbook.intrusive import IntrusiveSteps
+from ipsec_doctor.runbook.io import DeviceInfo
+from ipsec_doctor.runbook.schema import Runbook, find_runbook, load_runbook_file, runbook_paths
+from ipsec_doctor.runbook.session import End, PipelineSession, folder_session, make_end
+from ipsec_doctor.runbook.terminal import TerminalIO
+from ipsec_doctor.workflow.flow import parse_peer
+
+DEFAULT_RUNBOOK = "crypto-map"
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "runbook",
+        help="walk the troubleshooting strategy step by step during an outage",
+        description="Walk a runbook step by step: each step shows what it runs, runs it over "
+        "SSH through the same diagnosis as `check`, shows the evidence and the verdict and "
+        "asks before anything intrusive. Writes a Markdown transcript for the incident ticket.",
+    )
+    parser.add_argument("--peer", help="the remote crypto peer address")
+    parser.add_argument("--device", help="the local router (default: found from the inventory)")
+    add_inventory_options(parser)
+    parser.add_argument(
+        "--captures",
+        type=Path,
+        metavar="DIR",
+        help="run offline over a capture folder (training, post-mortems); no SSH",
+    )
+    parser.add_argument(
+        "--runbook",
+        default=DEFAULT_RUNBOOK,
+        metavar="NAME|FILE",
+        help=f"a packaged runbook or a runbook file (default: {DEFAULT_RUNBOOK})",
+    )
+    parser.add_argument("--list", action="store_true", help="list the runbooks and exit")
+    parser.add_argument(
+        "--transcript",
+        type=Path,
+        metavar="FILE",
+        help="where to write the Markdown transcript (default: ./ipsec-doctor-runbook-*.md)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=5.0,
+        help="seconds between the two samples of moving counters (default 5; 0: back to back)",
+    )
+    parser.add_argument(
+        "--allow-intrusive",
+        action="store_true",
+        help="allow intrusive steps on devices marked production: true in the inventory",
+    )
+    parser.add_argument(
+        "--debug-seconds",
+        type=float,
+        metavar="N",
+        help="cap the time of every debug step at N seconds (default: the runbook's)",
+    )
+    parser.add_argument(
+        "--audit-log",
+        type=Path,
+        metavar="FILE",
+        help="the audit log of intrusive commands (default: ~/.local/state/ipsec-doctor/)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=FAIL_ON_CHOICES,
+        default="critical",
+        help="exit 1 when a finding has this severity or worse (default: critical)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print every packaged runbook (and ``--runbook FILE``); 2 when one is invalid."""
+    paths = runbook_paths()
+    extra = Path(args.runbook).expanduser()
+    if args.runbook != DEFAULT_RUNBOOK and extra.is_file() and extra not in paths:
+        paths.append(extra)
+    status = 0
+    for path in paths:
+        try:
+            runbook = load_runbook_file(path)
+        except ConfigError as error:
+            print(f"{path.stem:16} INVALID\n  " + str(error).replace("\n", "\n  "))
+            status = int(ExitCode.USAGE)
+            continue
+        print(
+            f"{runbook.name:16} {runbook.platform:10} {len(runbook.steps):2} steps  "
+            f"{runbook.title}\n{'':16} {runbook.summary}\n{'':16} {path}"
+        )
+    return status
+
+
+def _default_transcript(peer: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(f"ipsec-doctor-runbook-{peer.replace(':', '_')}-{stamp}.md")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _check_platform(runbook: Runbook, ends: list[End]) -> None:
+    local = [e for e in ends if e.info.role == "local"]
+    if local and all(e.info.platform != runbook.platform for e in local):
+        raise UsageError(
+            f"runbook {runbook.name} is for {runbook.platform}, but "
+            f"{local[0].name} is {local[0].info.platform}; choose one with --runbook "
+            "(ipsec-doctor runbook --list)"
+        )
+
+
+@contextmanager
+def live_session(args: argparse.Namespace, peer: str) -> Iterator[PipelineSession]:
+    """SSH sessions to the chosen devices (inventory, Nornir config or the bundled lab)."""
+    with open_inventory(args) as nr:
+        options = CollectOptions(read_timeout=args.timeout) if args.timeout else CollectOptions()
+        discovery = discover(nr, peer, device=args.device, options=options)
+        for line in discovery.explain():
+            _say(line)
+        runners: dict[str, NetmikoCommandRunner] = {}
+        ends: list[End] = []
+        for chosen in discovery.chosen:
+            host = nr.inventory.hosts[chosen.device]
+            settings = host_settings(host, options)
+            info = DeviceInfo(
+                chosen.device, chosen.role, chosen.peer, settings.platform, chosen.reason
+            )
+            ends.append(make_end(info, host=str(host.hostname or ""), secrets=settings.known))
+
+        def opener(end: End) -> NetmikoCommandRunner:
+            host = nr.inventory.hosts[end.name]
+            runner = NetmikoCommandRunner(host, nr.config, host_settings(host, options), options)
+            runner.open()
+            end.capture.hostname = runner.prompt.rstrip("#>$% ").strip()
+            runners[end.name] = runner
+            return runner
+
+        def closer(end: End) -> None:
+            runner = runners.pop(end.name, None)
+            if runner is not None:
+                runner.close()
+
+        session = PipelineSession(
+            discovery,
+            ends,
+            opener,
+            closer=closer,
+            mode=f"lab scenario {args.lab}" if args.lab else "live over SSH",
+            interval=args.interval,
+        )
+
+        def connect(end: End) -> Any:
+            session.runner_for(end)
+            return runners[end.name].connection
+
+        def reconnect(end: End) -> Any:
+            runner = runners.get(end.name)
+            if runner is None:
+                return connect(end)
+            runner.open()
+            return runner.connection
+
+        production = {
+            name: production_flag({"production": host.get("production")})
+            for name, host in nr.inventory.hosts.items()
+        }
+        session.intrusive = IntrusiveSteps(
+            connect,
+            reconnect=reconnect,
+            production=production,
+            allow_intrusive=args.allow_intrusive,
+            audit=AuditLog(args.audit_log) if args.audit_log else None,
+            max_debug_seconds=args.debug_seconds,
+        )
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+@contextmanager
+def offline_session(args: argparse.Namespace, peer: str) -> Iterator[PipelineSession]:
+    """The chosen devices of a capture folder, read through the same plan runner."""
+    session = folder_session(args.captures, peer, device=args.device, interval=args.interval)
+    for line in session.discovery.explain():
+        _say(line)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        return run_list(args)
+    runbook = load_runbook_file(find_runbook(args.runbook))
+    if args.captures is not None:
+        if args.lab or args.inventory or args.nornir_config:
+            raise UsageError("--captures reads a folder offline: drop --inventory/--lab")
+        peer_text = args.peer or folder_peer(args.captures)
+        if not peer_text:
+            raise UsageError(f"{args.captures}: no peer given; use --peer")
+    elif not args.peer:
+        raise UsageError("--peer is required (the remote crypto peer address)")
+    else:
+        peer_text = args.peer
+    peer = str(parse_peer(peer_text))
+    transcript = args.transcript or _default_transcript(peer)
+    opened = offline_session(args, peer) if args.captures is not None else live_session(args, peer)
+    with opened as session:
+        _check_platform(runbook, session.ends)
+        terminal = TerminalIO()
+        if isinstance(session.intrusive, IntrusiveSteps):
+            session.intrusive.notify = terminal.message
+        engine = RunbookEngine(runbook, session, terminal, transcript_path=transcript)
+        outcome = engine.run()
+    if outcome.ended == "interrupted":
+        return int(ExitCode.INTERRUPTED)
+    if outcome.report is None:
+        return int(ExitCode.INTERNAL)
+    return int(exit_code_for(outcome.report, args.fail_on))
