@@ -364,13 +364,22 @@ def load_platform_file(path: Path) -> Platform:
 
 
 def available_platforms(directory: Path | None = None) -> list[str]:
-    """Names of the platforms that have a plan file."""
+    """Names of the platforms that have a plan file (``platform: <file name>`` and
+    ``commands``); other YAML files of the folder (signatures, fixes, intrusive steps) are not
+    platforms."""
     folder = directory or data_dir("platforms")
     names = []
     for path in sorted(folder.glob("*.yaml")):
-        if path.stem.endswith(("_signatures", "_fixes")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
             continue
-        names.append(path.stem)
+        if (
+            isinstance(data, Mapping)
+            and data.get("platform") == path.stem
+            and isinstance(data.get("commands"), list)
+        ):
+            names.append(path.stem)
     return names
 
 

@@ -120,3 +120,12 @@ def test_unknown_platform_lists_known(tmp_path: Path) -> None:
 def test_unknown_plan_id() -> None:
     with pytest.raises(ConfigError, match="no command with id"):
         load_platform("cisco_ios").command("nope")
+
+
+def test_only_plan_files_are_platforms(tmp_path: Path) -> None:
+    _write(tmp_path, "demo.yaml", PLAN)
+    _write(tmp_path, "demo_intrusive.yaml", "platform: demo\ndebug: {}\n")
+    _write(tmp_path, "fixes.yaml", "fixes: {}\n")
+    _write(tmp_path, "broken.yaml", "platform: [\n")
+    assert available_platforms(tmp_path) == ["demo"]
+    assert "fixes" not in available_platforms()
