@@ -13,7 +13,8 @@ Contract (generic over platforms; the wording lives in each platform's signature
 - Timestamps: ``*Nov 23 10:14:02.311``, ``.Nov 23 2023 10:14:02 UTC``, ``2023-11-23T10:14:02``,
   ``Nov 23 10:14:02`` (syslog) become naive datetimes in the device's own clock; a timestamp
   without a year takes the year of ``reference`` (the device clock, ``show clock``) and the
-  year before when it would otherwise lie more than a day after the reference. Uptime stamps
+  year before when it would otherwise lie more than a day after the reference; without a
+  reference it gives ``None`` (the printed stamp is kept in ``detail["stamp"]``). Uptime stamps
   (``1d09h``, ``2w3d``, ``00:26:15``) and unknown forms give ``None`` (kept in
   ``detail["uptime"]`` / the message). A line without a timestamp (a wrapped debug line)
   inherits the one before it.
@@ -80,7 +81,12 @@ def _calendar_time(match: re.Match[str], reference: datetime | None) -> datetime
     hour, minute, second = (int(part) for part in match.group("time").split(":"))
     micro = int(float(match.group("frac") or 0) * 1_000_000)
     year_text = match.group("year")
-    year = int(year_text) if year_text else (reference.year if reference else 1900)
+    if year_text:
+        year = int(year_text)
+    elif reference is not None:
+        year = reference.year
+    else:
+        return None  # a day without a year cannot be placed without the device clock
     try:
         stamp = datetime(year, month, int(match.group("day")), hour, minute, second, micro)
     except ValueError:
@@ -201,6 +207,8 @@ def classify_lines(
         detail.update({k: v for k, v in match.groupdict().items() if v is not None})
         if line.uptime and line.stamp:
             detail["uptime"] = line.stamp.lstrip("*.")
+        elif line.stamp and line.timestamp is None:
+            detail["stamp"] = line.stamp.lstrip("*.")
         events.append(
             LogEvent(
                 event=signature.event.value,

@@ -213,3 +213,10 @@ def test_generic_fallback_without_a_template(tmp_path: object) -> None:
     other = replace(platform, log_command="show nonexistent thing")
     events, _ = classify_log_text(other, "header line\n%CRYPTO-6-ISAKMP_ON_OFF: ISAKMP is OFF\n")
     assert [e.source.line_no for e in events if e.source] == [2]
+
+
+def test_no_clock_no_year_no_timestamp() -> None:
+    events, _ = classify_log_text(
+        "cisco_ios", "*Nov 23 10:14:02.311: %CRYPTO-6-ISAKMP_ON_OFF: ISAKMP is OFF\n"
+    )
+    assert events[0].timestamp is None and events[0].detail["stamp"] == "Nov 23 10:14:02.311"
