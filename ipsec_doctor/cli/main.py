@@ -19,7 +19,15 @@ from datetime import datetime
 from pathlib import Path
 
 from ipsec_doctor import __version__
-from ipsec_doctor.cli import analyze_cmd, check_cmd, lab_cmd, parse_cmd, runbook_cmd
+from ipsec_doctor.cli import (
+    analyze_cmd,
+    audit_cmd,
+    check_cmd,
+    history_cmd,
+    lab_cmd,
+    parse_cmd,
+    runbook_cmd,
+)
 from ipsec_doctor.cli.exit_codes import ExitCode
 from ipsec_doctor.errors import ConfigError, IpsecDoctorError, UsageError
 
@@ -29,6 +37,8 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     parse_cmd.add_parser,
     lab_cmd.add_parser,
     runbook_cmd.add_parser,
+    audit_cmd.add_parser,
+    history_cmd.add_parser,
 )
 
 
