@@ -108,13 +108,32 @@ def find_template(platform: str, command: str) -> TemplateRef | None:
     return None
 
 
-def parse_with_template(path: Path, text: str) -> list[dict[str, Any]]:
-    """Rows of ``text`` parsed by one template file (lower-case keys)."""
+@lru_cache(maxsize=256)
+def _parse_cached(
+    path: Path, text: str
+) -> tuple[tuple[str, ...], tuple[tuple[str | tuple[str, ...], ...], ...]]:
+    """(header, records) of one parse, immutable so that it can be shared (an audit parses the
+    same outputs once per tunnel of a device)."""
     with path.open(encoding="utf-8") as handle:
         fsm = textfsm.TextFSM(handle)
         records = fsm.ParseText(text)
-    header = [str(name).lower() for name in fsm.header]
-    return [dict(zip(header, record, strict=True)) for record in records]
+    header = tuple(str(name).lower() for name in fsm.header)
+    frozen = tuple(
+        tuple(tuple(v) if isinstance(v, list) else str(v) for v in record) for record in records
+    )
+    return header, frozen
+
+
+def parse_with_template(path: Path, text: str) -> list[dict[str, Any]]:
+    """Rows of ``text`` parsed by one template file (lower-case keys; fresh lists per call)."""
+    header, records = _parse_cached(path, text)
+    return [
+        {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in zip(header, record, strict=True)
+        }
+        for record in records
+    ]
 
 
 def parse_output(platform: str, command: str, text: str) -> list[dict[str, Any]]:
