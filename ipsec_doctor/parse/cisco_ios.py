@@ -61,10 +61,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from ipaddress import IPv4Network, ip_address, ip_network
+from ipaddress import IPv4Network, ip_address, ip_interface, ip_network
 from typing import Any
 
-from ipsec_doctor.errors import ParseError
+from ipsec_doctor.errors import ConfigError, ParseError
 from ipsec_doctor.model.capture import CommandCapture, DeviceCapture, Outcome
 from ipsec_doctor.model.lookup import candidate_commands
 from ipsec_doctor.model.state import (
@@ -81,6 +81,7 @@ from ipsec_doctor.model.state import (
     Interface,
     InterfaceStatus,
     IPAddress,
+    IPInterface,
     IPNetwork,
     IpsecSa,
     LogEvent,
@@ -767,9 +768,7 @@ def _build_interface(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -
     )
 
 
-def _network_interface(address: str, prefix: str) -> Any:
-    from ipaddress import ip_interface
-
+def _network_interface(address: str, prefix: str) -> IPInterface | None:
     try:
         return ip_interface(f"{address}/{prefix}")
     except ValueError:
@@ -955,7 +954,7 @@ class _DeviceParser:
         """The typed value of ``plan_id`` for ``sample`` (None + a problem when unknown)."""
         try:
             entry = self.platform.command(plan_id)
-        except Exception:  # the plan has no such command: nothing to read, nothing to report
+        except ConfigError:  # the plan has no such command: nothing to read, nothing to report
             return None
         capture, looked, reason = self.find(entry, sample)
         if capture is None:
