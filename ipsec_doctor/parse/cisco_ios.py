@@ -255,6 +255,7 @@ _ADDRESS_SPEC = re.compile(
     r"^(?:(?P<any>any)|host\s+(?P<host>\S+)|(?P<net>\d+\.\d+\.\d+\.\d+)(?:,\s+wildcard\s+bits)?"
     r"\s+(?P<wild>\d+\.\d+\.\d+\.\d+)|(?P<prefix>[0-9A-Fa-f:.]+/\d+))\s*"
 )
+# Sample ACL fragment after an address: "eq 22" or "range 500 501"
 _PORT_SPEC = re.compile(r"^(?:(?:eq|neq|lt|gt)\s+\S+|range\s+\S+\s+\S+)\s*")
 
 
@@ -412,9 +413,12 @@ def _build_ike_sas(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> 
         src = _address(row["src"])
         peer, local = _ike_ends(dst, src, ctx)
         if row.get("ip_version") == "IPv6" or ":" in str(row["dst"]):
+            # Sample device lines: " dst: 2001:DB8:20::1", then
+            #   " state: QM_IDLE         conn-id:   1005 status: ACTIVE"
             lines.evidence(rf"dst:\s+{re.escape(row['dst'])}\s*$")
             source = lines.evidence(rf"state:\s+{re.escape(row['state'])}\b")
         else:
+            # Sample device line: "10.2.2.1        10.1.1.1        QM_IDLE           1004 ACTIVE"
             source = lines.evidence(
                 rf"{_word(row['dst'])}\s+{_word(row['src'])}\s+{_word(row['state'])}"
             )
@@ -461,7 +465,10 @@ def _build_ipsec_sas(
         local = _address(row.get("local_crypto_endpt", "")) or _address(
             row.get("local_address", "")
         )
+        # Sample device lines: "   current_peer 10.2.2.1 port 500", "   current_peer: 12.1.1.2:500"
         source = lines.evidence(rf"current_peer:?\s+{re.escape(row['current_peer'])}\b")
+        # Sample device lines: "    #pkts encaps: 1543, ...", "    #pkts decaps: 1498, ...",
+        #   "    #send errors 0, #recv errors 0"
         # the counters of this flow: after its current_peer line, before the next flow's
         stop = lines.next_index(r"current_peer")
         encaps_source = lines.evidence(r"#pkts encaps:", advance=False, wrap=False, stop=stop)
@@ -524,6 +531,7 @@ def _build_engine(
                 encrypted=_int(row.get("encrypt", 0)),
                 decrypted=_int(row.get("decrypt", 0)),
                 kind=row.get("type", ""),
+                # Sample device line: " 2003  IPsec   AES256+SHA256             0     1498     1498 10.1.1.1"
                 source=lines.evidence(rf"^\s*{re.escape(str(row['conn_id']))}\s"),
             )
         )
@@ -577,6 +585,7 @@ def _build_acl(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> tupl
             continue
         if action not in ("permit", "deny"):
             continue
+        # Sample device lines: "Extended IP access list VPN-ACL", "    10 permit ip 192.168.10.0 ..."
         lines.evidence(rf"access list\s+{re.escape(acl)}\s*$")
         source = lines.evidence(rf"^\s*{re.escape(sequence)}\s+{action}\b") if sequence else None
         selectors = acl_selectors(f"{action} {protocol} {source_spec} {destination_spec}")
@@ -680,6 +689,7 @@ def _build_policies(
         is_default = bool(row.get("default"))
         priority = _opt_int(row.get("priority", ""))
         if priority is not None:
+            # Sample device line: "Protection suite of priority 10" ("Default protection suite ...")
             source = lines.evidence(rf"[Pp]rotection suite of priority {priority}\b")
         else:
             source = lines.evidence(r"Default protection suite\s*$")
@@ -706,6 +716,7 @@ def _build_transform_sets(
             name=row["name"],
             transforms=ipsec_transforms(row.get("transforms") or []),
             mode=(row.get("mode") or "tunnel").lower(),
+            # Sample device line: "Transform set TS-AES256: { esp-aes 256 esp-sha256-hmac  }"
             source=lines.evidence(rf"Transform (?:set|proposal) {re.escape(row['name'])}:"),
         )
         for row in rows
@@ -721,6 +732,7 @@ def _build_route(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> Ro
             query=ctx.query,
             found=False,
             vrf=row.get("vrf", ""),
+            # Sample device line: "% Network not in table"
             source=lines.evidence(r"not in table"),
         )
     mask = row.get("prefix_length") or row.get("netmask") or "32"
@@ -736,6 +748,7 @@ def _build_route(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> Ro
         is_default=bool(row.get("candidate_default"))
         or (prefix is not None and prefix.prefixlen == 0),
         vrf=row.get("vrf", ""),
+        # Sample device line: "Routing entry for 192.168.10.0/24"
         source=lines.evidence(r"^Routing entry for"),
     )
 
@@ -764,6 +777,7 @@ def _build_interface(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -
         status=_interface_status(str(row.get("link_status", ""))),
         protocol_up=None if not protocol else protocol.startswith("up"),
         address=address,
+        # Sample device line: "GigabitEthernet0/1 is up, line protocol is up"
         source=lines.evidence(rf"^{re.escape(row['interface'])}\s+is\s"),
     )
 
@@ -781,6 +795,8 @@ def _build_engine_configuration(
     """``extras["crypto_engine"]``: the hardware engine if there is one, else the first."""
     engines: list[dict[str, Any]] = []
     for row in rows:
+        # Sample device lines: "crypto engine name:  Virtual Private Network (VPN) Module",
+        #   "crypto engine type:  hardware", "State:  Enabled"
         evidence = [lines.evidence(rf"engine name:\s+{re.escape(row['name'])}\s*$")]
         if row.get("type"):
             evidence.append(lines.evidence(rf"engine type:\s+{re.escape(row['type'])}\s*$"))
@@ -872,6 +888,8 @@ def _convert(
     return rows, builder(rows, lines, replace(ctx, query=_query(capture.command)))
 
 
+# Sample device lines: "Syslog logging: enabled (0 messages dropped, ...)",
+#   "Log Buffer (8192 bytes):"
 _LOG_HEADER = re.compile(r"^Syslog logging:", re.MULTILINE)
 _LOG_BUFFER = re.compile(r"^Log Buffer \(\d+ bytes\):", re.MULTILINE)
 
