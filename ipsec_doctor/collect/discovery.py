@@ -45,6 +45,7 @@ from ipsec_doctor.collect.nornir_collector import (
     NetmikoCommandRunner,
     _serialised,
     as_nornir,
+    close_sessions,
     host_settings,
     run_on_hosts,
 )
@@ -403,6 +404,7 @@ def probe_host(
     host = task.host
     capture = DeviceCapture(name=host.name, platform=host.platform or "", host=str(host.hostname))
     runner: NetmikoCommandRunner | None = None
+    keep = False
     try:
         settings = host_settings(host, options)
         steps = discovery_steps(settings.platform, stage)
@@ -423,13 +425,17 @@ def probe_host(
             known_secrets=settings.known,
             progress=progress,
         )
+        keep = True
     except IpsecDoctorError as exc:
         capture.error = str(exc)
     except Exception as exc:  # a probe must never abort discovery
         capture.error = f"{host.name}: could not be asked: {type(exc).__name__}: {exc}"
     finally:
         if runner is not None:
-            runner.close()
+            if keep:  # collection reuses the session and these outputs
+                runner.detach(capture.captures)
+            else:
+                runner.close()
     return Result(host=host, result=capture)
 
 
@@ -483,9 +489,11 @@ def discover(
     try:
         found = choose(peer, facts, device=device)
     except UsageError as exc:
+        close_sessions(nr, asked)
         if notes:
             raise UsageError(f"{exc}\n  " + "\n  ".join(notes)) from None
         raise
+    close_sessions(nr, [name for name in asked if name not in found.hosts])
     found.asked = asked
     found.notes.extend(notes)
     return found

@@ -24,8 +24,10 @@ Contract:
   ``read_timeout`` (seconds per command, instead of the plan's). Username, password and
   enable secret come from the inventory (``extras.secret``, or ``data.secret``), else from
   ``IPSEC_DOCTOR_USERNAME``, ``IPSEC_DOCTOR_PASSWORD`` and ``IPSEC_DOCTOR_SECRET``.
-- One round trip per command: after login the runner enters enable mode when there is a
-  secret, sets TCP_NODELAY on the SSH socket, finds the prompt ONCE, and then sends each command
+- One round trip per command: the runner opens the TCP connection itself with TCP_NODELAY
+  (unless an SSH config file or an explicit ``sock`` decides how to connect; then it sets
+  TCP_NODELAY on paramiko's socket after login), enters enable mode when there is a secret,
+  takes the prompt netmiko found ONCE at login (``base_prompt``), and then sends each command
   with ``send_command(cmd, expect_string=<that prompt, anchored>, read_timeout=...,
   auto_find_prompt=False, strip_prompt=True, strip_command=True)``. ``fast_cli`` is on (netmiko's
   delay factor 0.1) unless the inventory says otherwise.
@@ -52,7 +54,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -278,8 +280,66 @@ def _refuse_sha1(extras: dict[str, Any]) -> None:
     extras["disabled_algorithms"] = disabled
 
 
+@dataclass
+class _SessionState:
+    """Kept on the host's open connection so a later task can reuse the session."""
+
+    prompt: str
+    pattern: str
+    enable_error: str
+    session_log_dir: Path | None
+    captures: list[CommandCapture] = field(default_factory=list)
+
+
+_STATE_ATTR = "ipsec_doctor_session"
+
+
+def _alive(conn: BaseConnection) -> bool:
+    try:
+        channel: Any = conn.remote_conn
+        return not channel.closed and bool(channel.get_transport().is_active())
+    except Exception:
+        return False
+
+
+def close_session(host: Host) -> None:
+    """Close ``host``'s netmiko session: politely when healthy, at once when dead."""
+    plugin = host.connections.get(CONNECTION)
+    if plugin is None:
+        return
+    if not _alive(plugin.connection):
+        # netmiko's graceful disconnect waits for a prompt first (seconds on a stuck or dead
+        # session); closing the SSH transport first makes its cleanup fail fast.
+        with contextlib.suppress(Exception):
+            plugin.connection.paramiko_cleanup()
+    try:
+        host.close_connection(CONNECTION)
+    except Exception:  # closing a dead session may fail: nothing to do about it
+        host.connections.pop(CONNECTION, None)
+
+
+def _close_task(task: Task) -> Result:
+    close_session(task.host)
+    return Result(host=task.host)
+
+
+def close_sessions(nr: Nornir, hosts: Sequence[str] | None = None) -> None:
+    """Close the sessions :func:`~ipsec_doctor.collect.discovery.discover` left open, in
+    parallel (all hosts when ``hosts`` is None)."""
+    names = [
+        h for h in (hosts if hosts is not None else nr.inventory.hosts) if h in nr.inventory.hosts
+    ]
+    names = [h for h in names if CONNECTION in nr.inventory.hosts[h].connections]
+    if names:
+        select_hosts(nr, names).run(task=_close_task, name="close_sessions")
+
+
 class NetmikoCommandRunner:
-    """A :class:`~ipsec_doctor.collect.base.CommandRunner` over one host's netmiko session."""
+    """A :class:`~ipsec_doctor.collect.base.CommandRunner` over one host's netmiko session.
+
+    :meth:`open` logs in (or adopts the session a previous task left open with
+    :meth:`detach`, with the outputs it read in :attr:`preloaded`); :meth:`close` ends it.
+    """
 
     def __init__(
         self,
@@ -295,8 +355,9 @@ class NetmikoCommandRunner:
         self.prompt = ""
         self.pattern = ""
         self.enable_error = ""
+        self.preloaded: list[CommandCapture] = []
+        self.reused = False
         self._stuck = ""
-        self._log_count = 0
         self._log_filter: RedactingLogFilter | None = None
 
     @property
@@ -305,7 +366,10 @@ class NetmikoCommandRunner:
 
     @property
     def connection(self) -> BaseConnection:
-        conn: BaseConnection = self.host.get_connection(CONNECTION, self.config)
+        plugin = self.host.connections.get(CONNECTION)
+        if plugin is None:
+            raise ConnectionLostError(f"{self.device}: no open session", device=self.device)
+        conn: BaseConnection = plugin.connection
         return conn
 
     def _session_log(self) -> RedactingSessionLog | None:
@@ -313,25 +377,50 @@ class NetmikoCommandRunner:
         if directory is None:
             return None
         directory.mkdir(parents=True, exist_ok=True)
-        self._log_count += 1
-        suffix = "" if self._log_count == 1 else f".{self._log_count}"
         return RedactingSessionLog(
-            file_name=str(directory / f"{self.settings.name}{suffix}.log"),
+            file_name=str(directory / f"{self.settings.name}.log"),
             no_log={"password": self.settings.password, "secret": self.settings.secret},
+            file_mode="append",  # a reconnect or a second task continues the same log
         )
 
-    def open(self) -> None:
-        """Log in, enable, TCP_NODELAY, find the prompt once. Raises DeviceCollectionError."""
+    def _adopt(self) -> bool:
+        plugin = self.host.connections.get(CONNECTION)
+        state = getattr(plugin, _STATE_ATTR, None)
+        if plugin is None or not isinstance(state, _SessionState):
+            return False
+        if state.session_log_dir != self.options.session_log_dir or not _alive(plugin.connection):
+            return False
+        self._filter_logs()
+        self.prompt, self.pattern, self.enable_error = (
+            state.prompt,
+            state.pattern,
+            state.enable_error,
+        )
+        self.preloaded, state.captures = state.captures, []
+        self.reused = True
+        return True
+
+    def open(self, reuse: bool = True) -> None:
+        """Log in, enable, TCP_NODELAY, learn the prompt once. Raises DeviceCollectionError.
+
+        With ``reuse``, a session left open by :meth:`detach` (discovery) is adopted instead.
+        """
+        if reuse and self._adopt():
+            return
         s = self.settings
         extras = dict(s.extras)
         if s.secret:
             extras["secret"] = s.secret
-        session_log = self._session_log()
-        if session_log is not None:
-            extras["session_log"] = session_log
+        self.reused = False
         try:
-            self.close()  # a reconnect: the old session goes first
+            self.close()  # a reconnect: the old session goes first (fast when stuck)
+            self._stuck = ""
             self._filter_logs()
+            session_log = self._session_log()
+            if session_log is not None:
+                extras["session_log"] = session_log
+            if "sock" not in extras and not _ssh_config_in_use(self.config):
+                extras["sock"] = _nodelay_socket(s.hostname, s.port, extras.get("conn_timeout"))
             self.host.open_connection(
                 CONNECTION,
                 configuration=self.config,
@@ -343,19 +432,23 @@ class NetmikoCommandRunner:
                 extras=extras,
                 default_to_host_attributes=False,
             )
-            conn = self.connection
+            conn: BaseConnection = self.host.get_connection(CONNECTION, self.config)
             _set_nodelay(conn)
+            enabled = ""
             if s.secret:
                 try:
-                    conn.enable()
+                    enabled = conn.enable()
                 except ValueError:  # netmiko: "Failed to enter enable mode ..."
                     self.enable_error = (
                         f"{s.name}: enable refused (wrong enable secret?); collecting in user "
                         "mode, privileged commands will be refused"
                     )
-            self.prompt = conn.find_prompt()
+            self.prompt, self.pattern = _prompt_of(conn, enabled)
         except Exception as exc:
             self.close()
+            sock = extras.get("sock")
+            if isinstance(sock, socket.socket):
+                sock.close()
             raise connect_error(
                 exc,
                 device=s.name,
@@ -365,8 +458,14 @@ class NetmikoCommandRunner:
                 known=s.known,
                 allow_sha1=s.allow_sha1,
             ) from None
-        self.pattern = rf"(?:^|[\r\n]){re.escape(self.prompt.strip())}\s*$"
-        self._stuck = ""
+        plugin = self.host.connections[CONNECTION]
+        setattr(
+            plugin,
+            _STATE_ATTR,
+            _SessionState(
+                self.prompt, self.pattern, self.enable_error, self.options.session_log_dir
+            ),
+        )
 
     def run(self, command: str, *, sample: int, read_timeout: float) -> str:
         if self._stuck:
@@ -402,11 +501,8 @@ class NetmikoCommandRunner:
         return output if isinstance(output, str) else str(output)
 
     def _alive(self) -> bool:
-        try:
-            channel: Any = self.connection.remote_conn
-            return not channel.closed and bool(channel.get_transport().is_active())
-        except Exception:
-            return False
+        plugin = self.host.connections.get(CONNECTION)
+        return plugin is not None and _alive(plugin.connection)
 
     def _resync(self, command: str) -> None:
         try:
@@ -421,23 +517,28 @@ class NetmikoCommandRunner:
 
     def reconnect(self) -> bool:
         try:
-            self.open()
+            self.open(reuse=False)
         except DeviceCollectionError:
             return False
         return True
 
+    def detach(self, captures: Sequence[CommandCapture] = ()) -> None:
+        """Leave the session open for the next task on this host, with what it read."""
+        plugin = self.host.connections.get(CONNECTION)
+        state = getattr(plugin, _STATE_ATTR, None)
+        if self._stuck or not self._alive() or not isinstance(state, _SessionState):
+            self.close()
+            return
+        state.captures = [*self.preloaded, *captures]
+        self.preloaded = []
+        self._unfilter_logs()
+
     def close(self) -> None:
         """Close the session: politely when it is healthy, at once when it is stuck or dead."""
-        if CONNECTION in self.host.connections:
-            if self._stuck or not self._alive():
-                # netmiko's graceful disconnect waits for a prompt first (seconds on a stuck
-                # session); closing the SSH transport first makes its cleanup fail fast.
-                with contextlib.suppress(Exception):  # already gone
-                    self.connection.paramiko_cleanup()
-            try:
-                self.host.close_connection(CONNECTION)
-            except Exception:  # closing a dead session may fail: nothing to do about it
-                self.host.connections.pop(CONNECTION, None)
+        if self._stuck and CONNECTION in self.host.connections:
+            with contextlib.suppress(Exception):
+                self.connection.paramiko_cleanup()
+        close_session(self.host)
         self._unfilter_logs()
 
     def _filter_logs(self) -> None:
@@ -452,6 +553,42 @@ class NetmikoCommandRunner:
             for name in _FILTERED_LOGGERS:
                 logging.getLogger(name).removeFilter(self._log_filter)
             self._log_filter = None
+
+
+def _prompt_of(conn: BaseConnection, enable_output: str) -> tuple[str, str]:
+    """The prompt and its anchored pattern, from what login (and enable) already read.
+
+    netmiko's session preparation found the prompt once (``base_prompt``: the prompt without
+    its terminator, refreshed by enable where the prompt changes, e.g. ``sudo -s``); the
+    pattern accepts any terminator, so user and privileged mode both match, and needs the
+    prompt at a line start at the very end of the output. Only when netmiko has no base
+    prompt is the prompt searched (one extra round trip).
+    """
+    base = str(getattr(conn, "base_prompt", "") or "").strip()
+    if not base:
+        prompt = str(conn.find_prompt()).strip()
+        return prompt, rf"(?:^|[\r\n]){re.escape(prompt)}\s*$"
+    lines = [line.strip() for line in enable_output.splitlines() if line.strip()]
+    terminator = ""
+    if lines and lines[-1].startswith(base) and len(lines[-1]) == len(base) + 1:
+        terminator = lines[-1][-1]
+    pattern = rf"(?:^|[\r\n]){re.escape(base)}[>#$%]\s*$"
+    return base + terminator, pattern
+
+
+def _ssh_config_in_use(config: Config) -> bool:
+    """An SSH config file (ProxyCommand, jump hosts) decides how to reach hosts: leave the
+    socket to netmiko then."""
+    path = getattr(getattr(config, "ssh", None), "config_file", None)
+    return bool(path) and Path(str(path)).expanduser().is_file()
+
+
+def _nodelay_socket(host: str, port: int | None, timeout: object) -> socket.socket:
+    """The TCP connection, opened here so TCP_NODELAY is on before netmiko's login exchange."""
+    seconds = float(timeout) if isinstance(timeout, int | float) else 10.0
+    sock = socket.create_connection((host, port or 22), timeout=seconds)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def _set_nodelay(conn: BaseConnection) -> None:
@@ -520,6 +657,7 @@ def collect_host(task: Task, job: _Job) -> Result:
             deriver=job.options.deriver,
             known_secrets=settings.known,
             progress=job.progress,
+            preloaded=runner.preloaded,
         )
     except (DeviceCollectionError, ConfigError, UsageError) as exc:
         capture.error = redact(str(exc), _known(host))

@@ -349,3 +349,45 @@ def test_netmiko_debug_log_holds_no_secret(
     assert "show running-config" in caplog.text  # the channel reads were logged ...
     for secret in (PASSWORD, SECRET, PSK):  # ... without a secret
         assert secret not in caplog.text
+
+
+@pytest.mark.skipif(not parse_layer_ready(), reason="the parse layer is not there yet")
+def test_collection_reuses_the_discovery_session_and_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from ipsec_doctor.collect import nornir_collector
+    from ipsec_doctor.collect.discovery import discover
+
+    healthy = Path(__file__).parents[2] / "ipsec_doctor" / "lab" / "scenarios" / "healthy"
+    scenario = tmp_path / "three"
+    shutil.copytree(healthy / "R1", scenario / "R1")
+    shutil.copytree(healthy / "R2", scenario / "R2")
+    (scenario / "R3").mkdir()
+    (scenario / "R3" / "device.yaml").write_text(
+        yaml.safe_dump({"platform": "cisco_ios", "hostname": "R3", "password": "p", "secret": "s"})
+    )
+    (scenario / "R3" / "show_crypto_map.txt").write_text("\n")
+    (scenario / "R3" / "show_running-config.txt").write_text("hostname R3\nend\n")
+    sent: list[tuple[str, str]] = []
+    original = nornir_collector.NetmikoCommandRunner.run
+
+    def spy(self: nornir_collector.NetmikoCommandRunner, command: str, **kw: float) -> str:
+        sent.append((self.device, command))
+        return original(self, command, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nornir_collector.NetmikoCommandRunner, "run", spy)
+    with run_lab([scenario]) as lab:
+        nr = build_nornir(config_file=write_inventory(lab, tmp_path / "inv"), num_workers=3)
+        found = discover(nr, "10.2.2.1")
+        assert found.hosts == ["R1", "R2"]
+        open_sessions = [n for n, h in nr.inventory.hosts.items() if "netmiko" in h.connections]
+        assert open_sessions == ["R1", "R2"]  # R3 was asked, not chosen: closed
+        sent.clear()
+        result = collect_devices(nr, found.hosts, found.peer_for_host, 0.0, FakeClock())
+        assert not any("netmiko" in h.connections for h in nr.inventory.hosts.values())
+    r1 = result.devices["R1"]
+    assert r1.get("show crypto map").ok and r1.get("show running-config").ok  # type: ignore[union-attr]
+    assert ("R1", "show crypto map") not in sent and ("R1", "show running-config") not in sent
+    assert ("R1", "show crypto isakmp sa") in sent
