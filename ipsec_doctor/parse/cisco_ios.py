@@ -531,7 +531,7 @@ def _build_engine(
                 encrypted=_int(row.get("encrypt", 0)),
                 decrypted=_int(row.get("decrypt", 0)),
                 kind=row.get("type", ""),
-                # Sample device line: " 2003  IPsec   AES256+SHA256             0     1498     1498 10.1.1.1"
+                # Sample device line: " 2003  IPsec   AES256+SHA256   0   1498   1498 10.1.1.1"
                 source=lines.evidence(rf"^\s*{re.escape(str(row['conn_id']))}\s"),
             )
         )
@@ -585,7 +585,7 @@ def _build_acl(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> tupl
             continue
         if action not in ("permit", "deny"):
             continue
-        # Sample device lines: "Extended IP access list VPN-ACL", "    10 permit ip 192.168.10.0 ..."
+        # Sample device lines: "Extended IP access list VPN-ACL", "    10 permit ip 192.168.10.0 .."
         lines.evidence(rf"access list\s+{re.escape(acl)}\s*$")
         source = lines.evidence(rf"^\s*{re.escape(sequence)}\s+{action}\b") if sequence else None
         selectors = acl_selectors(f"{action} {protocol} {source_spec} {destination_spec}")
