@@ -309,9 +309,17 @@ class PipelineSession:
             for end in self.ends:
                 runs.extend(self._collect_end(end, step.commands, again))
             return runs
-        with ThreadPoolExecutor(max_workers=len(self.ends), thread_name_prefix="runbook") as pool:
+        pool = ThreadPoolExecutor(max_workers=len(self.ends), thread_name_prefix="runbook")
+        try:
             futures = [pool.submit(self._collect_end, e, step.commands, again) for e in self.ends]
             results = [f.result() for f in futures]
+        except BaseException:
+            # Ctrl-C: end the sampling waits now; do not wait for commands still running
+            # (closing the sessions ends them)
+            self.interrupt()
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         return [run for result in results for run in result]
 
     def add_captures(self, captures: dict[str, list[CommandCapture]]) -> list[CommandRun]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,14 +14,18 @@ from ipsec_doctor.collect.base import ConnectionLostError
 from ipsec_doctor.model.findings import Code, Severity, Stage, make_finding
 from ipsec_doctor.model.report import Report
 from ipsec_doctor.model.state import Evidence
-from ipsec_doctor.runbook.engine import judge, unread_gap
+from ipsec_doctor.runbook.engine import RunbookEngine, judge, unread_gap
 from ipsec_doctor.runbook.io import Action, CommandRun
 from ipsec_doctor.runbook.schema import Outcome, load_runbook_text
+from ipsec_doctor.runbook.session import InterruptibleClock, folder_session
 from tests.runbook.support import (
     INTERRUPT,
     FakeDriver,
     FaultyRunner,
+    ScriptedIO,
     crypto_map,
+    files_opener,
+    scenario,
     walk,
 )
 
@@ -375,3 +382,41 @@ def test_judge_a_failed_command_is_not_judged() -> None:
 def test_actions_are_the_documented_keys() -> None:
     assert [a.value for a in Action] == ["next", "rerun", "raw", "skip", "back", "quit", "run"]
     assert crypto_map().start == "prereq.isakmp"
+
+
+def test_ctrl_c_does_not_wait_for_devices_still_answering(tmp_path: Path) -> None:
+    """Live devices run in threads: Ctrl-C ends the runbook at once, not after their commands."""
+    release = threading.Event()
+
+    class Slow:
+        def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+            self.inner = inner
+
+        @property
+        def device(self) -> str:
+            return str(self.inner.device)
+
+        def run(self, command: str, *, sample: int, read_timeout: float) -> str:
+            if command == "show crypto map" and self.device == "R2":
+                # the person presses Ctrl-C while R2 is slow to answer
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+                release.wait(60)
+            return str(self.inner.run(command, sample=sample, read_timeout=read_timeout))
+
+        def reconnect(self) -> bool:
+            return False
+
+    folder = scenario(PROPOSAL)
+    session = folder_session(folder, "10.2.2.1", opener=files_opener(folder, Slow))
+    session.parallel = True
+    session.clock = InterruptibleClock()
+    io = ScriptedIO(["next"])
+    engine = RunbookEngine(crypto_map(), session, io, transcript_path=tmp_path / "t.md")
+    started = time.monotonic()
+    try:
+        run = engine.run()
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10, time.monotonic() - started
+    assert run.ended == "interrupted"
+    assert (tmp_path / "t.md").is_file()
