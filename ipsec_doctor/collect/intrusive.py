@@ -668,7 +668,7 @@ def run_debug(
     connection: Any,
     *,
     peer: str,
-    trigger: Callable[[DebugSession], None] | None = None,
+    trigger: Callable[[DebugSession], object] | None = None,
     **options: Any,
 ) -> DebugResult:
     """Open a :class:`DebugSession`, call ``trigger`` (ping, clear) once the debugs are on,

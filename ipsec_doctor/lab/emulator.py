@@ -472,6 +472,7 @@ class EmulatedDevice:
         self.files: frozenset[str] = frozenset()
         self._monitors: list[Callable[[str], None]] = []
         self._push_timer: asyncio.TimerHandle | None = None
+        self._debug_changed = threading.Condition()
         self.reset_intrusive()
         self.reload()
 
@@ -565,6 +566,7 @@ class EmulatedDevice:
         if privileged and (undebug or no_debug) and _prefix_of(typed[-1], "all", 1):
             self.history.append(" ".join(typed))
             self.debug_state.flags.clear()  # conditions stay, as on IOS
+            self._debug_state_changed()
             return CommandResult(output="All possible debugging has been turned off\n")
         return None
 
@@ -582,6 +584,18 @@ class EmulatedDevice:
         self._episode_peers: frozenset[str] = frozenset()
         self._cleared_left: int | None = None  # SA outputs still served empty; -1: forever
         self._ping_hits: list[tuple[ipaddress.IPv4Address, int]] = []
+
+    def wait_for_debug(self, predicate: Callable[[DebugState], bool], timeout: float) -> bool:
+        """Block until ``predicate(debug_state)`` holds (True) or ``timeout`` seconds pass.
+
+        For tests in another thread or process driver: wakes on every debug state change.
+        """
+        with self._debug_changed:
+            return self._debug_changed.wait_for(lambda: predicate(self.debug_state), timeout)
+
+    def _debug_state_changed(self) -> None:
+        with self._debug_changed:
+            self._debug_changed.notify_all()
 
     def add_monitor(self, write: Callable[[str], None]) -> None:
         """Register a ``terminal monitor`` session: ``write`` gets each released debug line."""
@@ -735,6 +749,7 @@ class EmulatedDevice:
         if on and len(typed) == 1 and typed[0] == "all":
             self.history.append(normalize_command(line))
             self.debug_state.flags.add("all")
+            self._debug_state_changed()
             return CommandResult(output="This may severely impact network performance.\n")
         if not _prefix_of(typed[0], "crypto", 3):
             return CommandResult(accepted=False, caret=words[0][0])
@@ -754,6 +769,7 @@ class EmulatedDevice:
                 self._start_negotiation(restart=False)
         else:
             self.debug_state.flags.discard(name)
+        self._debug_state_changed()
         return CommandResult(output=f"{DEBUG_FLAGS[flag]} debugging is {'on' if on else 'off'}\n")
 
     def _debug_condition(
@@ -765,6 +781,7 @@ class EmulatedDevice:
                 return CommandResult(accepted=False, caret=words[0][0])
             self.history.append(normalize_command(line))
             self.debug_state.conditions.clear()
+            self._debug_state_changed()
             return CommandResult()
         if not typed or not _prefix_of(typed[0], "peer", 2):
             if not typed:
@@ -788,6 +805,7 @@ class EmulatedDevice:
             self.debug_state.conditions.add(condition)
         else:
             self.debug_state.conditions.discard(condition)
+        self._debug_state_changed()
         return CommandResult()
 
     def _show_debugging(self) -> str:
