@@ -395,3 +395,15 @@ def test_not_in_table_is_no_proof_when_a_default_route_exists() -> None:
     routes = {**view.local.routes, "route_peer": gone, "route_remote_lan": default}
     found = diagnose(local(view, routes=routes))
     assert Code.NO_ROUTE_TO_PEER.value not in codes(found)
+
+
+def test_dpd_retransmissions_after_teardown_are_not_phase1_silence() -> None:
+    view = local(one_ended(), ike_sas=(), ike_sas_later=(), ipsec_sas=(), ipsec_sas_later=())
+    cfg = replace(view.local.config, dpd_seconds=5)
+    lines = (
+        log(Event.PHASE1_RETRANSMIT, None, "retransmit 1 of request with message ID 2", 1),
+        log(Event.DPD_TEARDOWN, None, "DPD check timed out, enforcing DPD action", 2),
+    )
+    found = diagnose(local(view, config=cfg, logs=lines))
+    assert codes(found)[0] == Code.DPD_TOO_AGGRESSIVE.value
+    assert Code.PHASE1_NO_RESPONSE.value not in codes(found)

@@ -599,6 +599,10 @@ def phase1(t: Tunnel) -> list[Finding]:
     if t.phase1 is Phase1.UP:
         return []
     seen = _gather(t)
+    if not seen.no_state and any(end.events(Event.DPD_TEARDOWN) for end in t.ends):
+        # retransmissions of DPD requests on an SA that DPD then tore down: no phase-1
+        # negotiation is going unanswered
+        seen.retransmit = []
     if _remote_access_events(t):
         # XAUTH / group / pool failures end phase 1 with a mode failure and an SA stuck in
         # aggressive mode: they are the cause, not keys or proposals
