@@ -360,3 +360,49 @@ def test_unknown_sections_never_crash(
     for f in findings:
         assert f.summary and f.reference
         assert all(e.device for e in f.evidence)
+
+
+noise = st.lists(
+    st.tuples(
+        st.sampled_from(sorted(e.value for e in Event)),
+        st.sampled_from([None, R1_WAN, R2_WAN]),
+        st.booleans(),  # on the remote end
+        st.sampled_from(
+            [
+                {},
+                {"error": "32"},
+                {"error": "256"},
+                {"attribute": "hash"},
+                {"mode": "Main"},
+                {"mode": "Transaction"},
+                {"local": "10.1.3.1"},
+            ]
+        ),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fault_sets, noise)
+def test_any_log_noise_keeps_the_invariants(
+    choice: dict[Stage, int], events: list[tuple[str, object, bool, dict[str, str]]]
+) -> None:
+    view = inject(choice)
+    mine, theirs = list(view.local.logs or ()), list(view.remote.logs or ())
+    for number, (name, peer, on_remote, detail) in enumerate(events):
+        event = log(name, peer, f"noise {name}", 100 + number, **detail)  # type: ignore[arg-type]
+        (theirs if on_remote else mine).append(event)
+    view = remote(local(view, logs=tuple(mine)), logs=tuple(theirs))
+    findings = diagnose(view)
+    assert findings
+    if Tunnel(view).phase1 is Phase1.DOWN:
+        assert not {f.code for f in findings} & PHASE2_CODES
+    failures = [f for f in findings if is_failure(f) and f.stage in CHAIN]
+    unexplained = [f for f in failures if not causes_of(f, findings)]
+    if unexplained:
+        assert findings[0].stage == min((f.stage for f in unexplained), key=stage_index)
+    assert not (
+        any(f.code is Code.TUNNEL_HEALTHY for f in findings)
+        and any(f.severity is Severity.CRITICAL for f in findings)
+    )
