@@ -121,6 +121,12 @@ def connect_error(
             f"{where}: no answer within the connect timeout (host down or filtered?)",
             device=device,
         )
+    if "protocol banner" in lowered:
+        return DeviceUnreachableError(
+            f"{where}: the TCP connection opened but no SSH banner came (not an SSH server, a "
+            "proxy or firewall in the way, or an overloaded device: raise banner_timeout)",
+            device=device,
+        )
     if isinstance(exc, NetmikoTimeoutException):
         if "tcp connection to device failed" in lowered:
             return DeviceUnreachableError(

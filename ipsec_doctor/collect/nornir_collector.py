@@ -91,6 +91,8 @@ CONNECTION = "netmiko"
 # ipsec-doctor's own keys in connection_options.netmiko.extras (never passed to netmiko)
 _OWN_EXTRAS = ("allow_sha1", "read_timeout")
 _FILTERED_LOGGERS = ("netmiko", "paramiko")
+# Sample device line: "\x1b[0;1;31mSystem has not been booted with systemd\x1b[0m"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 @dataclass(frozen=True)
@@ -498,7 +500,10 @@ class NetmikoCommandRunner:
                     ) from None
                 self._resync(command)
             raise error from None
-        return output if isinstance(output, str) else str(output)
+        text = output if isinstance(output, str) else str(output)
+        if "\x1b" in text:  # colour codes (systemctl, ls ...) are terminal noise, not output
+            text = _ANSI.sub("", text)
+        return text
 
     def _alive(self) -> bool:
         plugin = self.host.connections.get(CONNECTION)

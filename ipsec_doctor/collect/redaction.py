@@ -14,7 +14,8 @@ Contract:
   ``enable secret/password``, ``username ... password/secret``, ``password`` lines, ASA
   ``passwd``, SNMP communities and v3 passwords, TACACS+/RADIUS keys (global and server
   blocks), OSPF/NTP/BGP authentication keys, F5 ``preshared-key``; strongSwan
-  ``secret = ...`` (swanctl.conf) and ``: PSK "..."`` (ipsec.secrets).
+  ``secret = ...`` (swanctl.conf) and ``: PSK "..."`` (ipsec.secrets); Linux ESP keys in
+  ``ip xfrm state`` (``enc``/``auth``/``aead`` ``0x...``).
 - Each expression has a sample device line above it; tests hold realistic lines for each.
 """
 
@@ -122,6 +123,14 @@ _LINE_RULES: tuple[re.Pattern[str], ...] = (
     # Sample device line: '        secret = "lab-psk-7f3c9a1e-correct"'       (swanctl.conf)
     # Sample device line: "        secret = 0sFpZAZqEN6Ti9sqt4ZP5EWcqx"
     re.compile(rf"(?P<k>{_S}secret\s*=\s*)(?P<v>.*\S)", re.IGNORECASE),
+    # ESP keys printed by `ip xfrm state` (without `nokeys`):
+    # Sample device line: "\tauth-trunc hmac(sha256) 0x6d1b0f6c9a2e4f1f8d2c3b4a59687766 128"
+    # Sample device line: "\tenc cbc(aes) 0x8f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    # Sample device line: "\taead rfc4106(gcm(aes)) 0x0123456789abcdef0123456789abcdef01234567 128"
+    re.compile(
+        r"(?P<k>^\s*(?:enc|auth|auth-trunc|aead|comp)\s+\S+\s+)(?P<v>0x[0-9a-fA-F]+)",
+        re.IGNORECASE,
+    ),
     # Sample device line: '10.1.1.1 10.2.2.1 : PSK "v+NkxY9LLZvwj4qCC2o/gGrWDF2d21jL"'
     # Sample device line: 'carol : XAUTH "carolpw"'                          (ipsec.secrets)
     re.compile(rf"(?P<k>:\s*(?:PSK|XAUTH|EAP|NTLM|PIN)\s+)(?P<v>{_VALUE})"),

@@ -55,7 +55,11 @@ PASSWORD = "S3cret-Pw-123"
         (socket.gaierror("Name or service not known"), DeviceUnreachableError, "DNS"),
         (ConnectionRefusedError(111, "Connection refused"), DeviceUnreachableError, "refused"),
         (TimeoutError("timed out"), DeviceUnreachableError, "connect timeout"),
-        (paramiko.SSHException("Error reading SSH protocol banner"), DeviceUnreachableError, ""),
+        (
+            paramiko.SSHException("Error reading SSH protocol banner"),
+            DeviceUnreachableError,
+            "no SSH banner came",
+        ),
         (EOFError(), DeviceUnreachableError, "EOFError"),
     ],
 )

@@ -60,6 +60,9 @@ CASES = [
     ("        secret = 0sFpZAZqEN6Ti9sqt4ZP5EWcqx", "0sFpZAZq", "secret = "),
     ('10.1.1.1 10.2.2.1 : PSK "v+NkxY9LLZvwj4qCC2o/gGrW"', "v+NkxY9L", "10.2.2.1 : PSK"),
     ('carol : XAUTH "carolpw"', "carolpw", "carol : XAUTH"),
+    ("\tauth-trunc hmac(sha256) 0x6d1b0f6c9a2e4f1f8d2c3b4a59 128", "0x6d1b0f6c", "hmac(sha256)"),
+    ("\tenc cbc(aes) 0x8f1e2d3c4b5a69788796a5b4c3d2e1f0", "0x8f1e2d3c", "\tenc cbc(aes) "),
+    ("\taead rfc4106(gcm(aes)) 0x0123456789abcdef01 128", "0x01234567", "rfc4106(gcm(aes))"),
     (
         "%PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:"
         "crypto isakmp key k9z address 1.1.1.1",
