@@ -7,9 +7,12 @@ Contract:
   :class:`~ipsec_doctor.errors.ConfigError` naming the file and line.
 - :func:`collect_devices` runs one task per requested host in parallel (threaded runner,
   ``num_workers`` of the Nornir). Each task opens the host's netmiko connection through
-  Nornir (``host.open_connection`` / ``host.get_connection("netmiko", ...)``), runs the
-  host platform's plan with :func:`~ipsec_doctor.collect.plan_runner.run_plan` and closes the
-  connection. It returns a :class:`~ipsec_doctor.model.capture.CaptureSet` with one
+  Nornir (``host.open_connection`` / ``host.get_connection("netmiko", ...)``) - or adopts
+  the session :func:`~ipsec_doctor.collect.discovery.discover` left open on a chosen host,
+  together with the outputs discovery read on it (``show crypto map``, ``show
+  running-config``: not sent twice) - runs the host platform's plan with
+  :func:`~ipsec_doctor.collect.plan_runner.run_plan` and closes the connection
+  (:func:`close_sessions` closes sessions nobody collected, e.g. after ``--dry-run``). It returns a :class:`~ipsec_doctor.model.capture.CaptureSet` with one
   :class:`~ipsec_doctor.model.capture.DeviceCapture` per host: a host that could not be
   reached or logged into has ``error`` set (and no captures); a host that failed midway keeps
   its partial captures. It never raises for a device problem.
@@ -36,7 +39,8 @@ Contract:
   otherwise it reads up to the prompt again, and if the prompt does not come back the session
   counts as lost. Either way the plan runner's single reconnect opens a new session.
 - No netmiko session log unless :attr:`CollectOptions.session_log_dir` is set; then one
-  ``<host>.log`` per host, written by :class:`~ipsec_doctor.collect.redaction.
+  ``<host>.log`` per host (appended to: discovery, reconnects and collection in one file),
+  written by :class:`~ipsec_doctor.collect.redaction.
   RedactingSessionLog` with netmiko's ``no_log`` holding the password and secret (netmiko
   #2597/#3307) and every line redacted as captures are. While a session is open netmiko's
   and paramiko's loggers carry a :class:`~ipsec_doctor.collect.redaction.RedactingLogFilter`
