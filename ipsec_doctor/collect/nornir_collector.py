@@ -12,7 +12,8 @@ Contract:
   together with the outputs discovery read on it (``show crypto map``, ``show
   running-config``: not sent twice) - runs the host platform's plan with
   :func:`~ipsec_doctor.collect.plan_runner.run_plan` and closes the connection
-  (:func:`close_sessions` closes sessions nobody collected, e.g. after ``--dry-run``). It returns a :class:`~ipsec_doctor.model.capture.CaptureSet` with one
+  (:func:`close_sessions` closes sessions nobody collected, e.g. after ``--dry-run``). It
+  returns a :class:`~ipsec_doctor.model.capture.CaptureSet` with one
   :class:`~ipsec_doctor.model.capture.DeviceCapture` per host: a host that could not be
   reached or logged into has ``error`` set (and no captures); a host that failed midway keeps
   its partial captures. It never raises for a device problem.
