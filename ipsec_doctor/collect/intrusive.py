@@ -462,25 +462,32 @@ class DebugSession:
             text = (self._partial + chunk).replace("\r\n", "\n").replace("\r", "\n")
             complete, _, self._partial = text.rpartition("\n")
             prompt = self.data.pattern("prompt")
-            lines = [ln for ln in complete.split("\n") if ln.strip() and not prompt.match(ln)]
-            start = self.data.pattern("message_start")
-            added: list[str] = []
-            for line in lines:
-                if (self._messages or added) and not start.search(line):
-                    if added:
-                        added[-1] += "\n" + line.rstrip()
-                    else:
-                        self._messages[-1] += "\n" + line.rstrip()
+            return self._add_lines(
+                [ln for ln in complete.split("\n") if ln.strip() and not prompt.match(ln)]
+            )
+        text = self._typist.send(self.data.log_read)
+        buffer = read_log_buffer(text, self.data)
+        new, note = new_messages(self._last or LogBuffer("", None, ()), buffer)
+        self._last = buffer
+        if note:
+            self._note(note)
+        return self._add_messages(new)
+
+    def _add_lines(self, lines: Sequence[str]) -> list[str]:
+        """Terminal lines -> messages (a continuation line joins the message before it)."""
+        start = self.data.pattern("message_start")
+        added: list[str] = []
+        for line in lines:
+            if (self._messages or added) and not start.search(line):
+                if added:
+                    added[-1] += "\n" + line.rstrip()
                 else:
-                    added.append(line.rstrip())
-            new = added
-        else:
-            text = self._typist.send(self.data.log_read)
-            buffer = read_log_buffer(text, self.data)
-            new, note = new_messages(self._last or LogBuffer("", None, ()), buffer)
-            self._last = buffer
-            if note:
-                self._note(note)
+                    self._messages[-1] += "\n" + redact(line.rstrip(), self.known)
+            else:
+                added.append(line.rstrip())
+        return self._add_messages(added)
+
+    def _add_messages(self, new: Sequence[str]) -> list[str]:
         new = [redact(message, self.known) for message in new]
         self._messages.extend(new)
         for message in new:
@@ -490,6 +497,33 @@ class DebugSession:
                     self._ended = verdict
                     self._end_message = message.split("\n")[0]
         return new
+
+    @property
+    def trigger_cli(self) -> IntrusiveCli:
+        """The session for commands typed while debugging (ping, clear): on a terminal-monitor
+        session the debug lines printed among their output are taken out and kept."""
+        return _HarvestingCli(self)
+
+    def harvest(self, output: str) -> str:
+        """``output`` without the debug lines a monitor session printed into it (kept)."""
+        if self.source != "monitor":
+            return output
+        start = self.data.pattern("message_start")
+        kept: list[str] = []
+        taken: list[str] = []
+        taking = False
+        for line in output.replace("\r\n", "\n").split("\n"):
+            if start.search(line):
+                taken.append(line)
+                taking = True
+            elif taking and line[:1].isspace() and line.strip():
+                taken.append(line)
+            else:
+                taking = False
+                kept.append(line)
+        if taken:
+            self._add_lines(taken)
+        return "\n".join(kept)
 
     # -- the result --------------------------------------------------------------------------
 
@@ -662,6 +696,30 @@ class DebugSession:
             )
         self._undone = True
         return None
+
+
+class _HarvestingCli:
+    """The debug session's CLI for trigger commands (see :attr:`DebugSession.trigger_cli`)."""
+
+    def __init__(self, session: DebugSession) -> None:
+        self._session = session
+
+    @property
+    def device(self) -> str:
+        return self._session.cli.device
+
+    def send(self, command: str, *, read_timeout: float) -> str:
+        output = self._session.cli.send(command, read_timeout=read_timeout)
+        return self._session.harvest(output)
+
+    def read_pending(self) -> str:
+        return self._session.harvest(self._session.cli.read_pending())
+
+    def resync(self) -> bool:
+        return self._session.cli.resync()
+
+    def close(self) -> None:
+        """The debug session owns the connection: nothing to do."""
 
 
 def run_debug(
