@@ -662,9 +662,15 @@ class Ios15:
         target = ipaddress.IPv4Address(address)
         table = self.route_table(vrf)
         # `show ip route A.B.C.D` shows the longest non-default match; it does not fall back to
-        # the default route (that is `show ip cef`'s job).
-        matches = [t for t in table if target in t[0] and t[0].prefixlen > 0]
+        # the default route (that is `show ip cef`'s job). `show ip route 0.0.0.0` shows the
+        # default route itself ("Routing entry for 0.0.0.0 0.0.0.0, supernet").
+        if target == ipaddress.IPv4Address("0.0.0.0"):
+            matches = [t for t in table if t[0].prefixlen == 0]
+        else:
+            matches = [t for t in table if target in t[0] and t[0].prefixlen > 0]
         head = f"Routing Table: {vrf}\n" if vrf else ""
+        if not matches and target == ipaddress.IPv4Address("0.0.0.0"):
+            return head + "% Network not in table\n"
         if not matches:
             major = ipaddress.IPv4Network(f"{address}/{_classful_len(target)}", strict=False)
             known = any(
@@ -1628,9 +1634,7 @@ def engine_config(hw: bool, errors: bool = False) -> str:
     hw_lines = [
         "        crypto engine name:  Virtual Private Network (VPN) Module",
         "        crypto engine type:  hardware",
-        "                     State:  Enabled"
-        if not errors
-        else "                     State:  Enabled (errors detected)",
+        "                     State:  Enabled",
         "                  Location:  onboard 0",
         "              Product Name:  Onboard-VPN",
         "                HW Version:  1.0",
@@ -2936,6 +2940,8 @@ def outputs(r: Router, others: tuple[str, ...] = ()) -> dict[str, list[str]]:
         "show crypto ipsec transform-set": [v.transform_sets()],
         "show running-config": [v.running_config()],
         "show logging": [v.logging()],
+        "show ip route 0.0.0.0": [v.route("0.0.0.0")],
+        "show crypto engine configuration": [engine_config(hw=False)],
     }
     for acl in dict.fromkeys(e.acl for e in r.crypto_map.entries if not e.dynamic):
         out[f"show access-lists {acl}"] = [v.acl(acl, 0), v.acl(acl, 1)]
