@@ -22,26 +22,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from ipsec_doctor.cli.check_cmd import add_inventory_options, open_inventory
 from ipsec_doctor.cli.exit_codes import ExitCode
 from ipsec_doctor.cli.output import FAIL_ON_CHOICES, exit_code_for
 from ipsec_doctor.collect.audit_log import AuditLog
-from ipsec_doctor.collect.discovery import discover
 from ipsec_doctor.collect.file_collector import folder_peer
-from ipsec_doctor.collect.intrusive import production_flag
-from ipsec_doctor.collect.nornir_collector import (
-    CollectOptions,
-    NetmikoCommandRunner,
-    host_settings,
-)
+from ipsec_doctor.collect.nornir_collector import CollectOptions
 from ipsec_doctor.errors import ConfigError, UsageError
 from ipsec_doctor.runbook.engine import RunbookEngine
 from ipsec_doctor.runbook.intrusive import IntrusiveSteps
-from ipsec_doctor.runbook.io import DeviceInfo
+from ipsec_doctor.runbook.live import nornir_session
 from ipsec_doctor.runbook.schema import Runbook, find_runbook, load_runbook_file, runbook_paths
-from ipsec_doctor.runbook.session import End, PipelineSession, folder_session, make_end
+from ipsec_doctor.runbook.session import End, PipelineSession, folder_session
 from ipsec_doctor.runbook.terminal import TerminalIO
 from ipsec_doctor.workflow.flow import parse_peer
 
@@ -155,64 +148,19 @@ def live_session(args: argparse.Namespace, peer: str) -> Iterator[PipelineSessio
     """SSH sessions to the chosen devices (inventory, Nornir config or the bundled lab)."""
     with open_inventory(args) as nr:
         options = CollectOptions(read_timeout=args.timeout) if args.timeout else CollectOptions()
-        discovery = discover(nr, peer, device=args.device, options=options)
-        for line in discovery.explain():
-            _say(line)
-        runners: dict[str, NetmikoCommandRunner] = {}
-        ends: list[End] = []
-        for chosen in discovery.chosen:
-            host = nr.inventory.hosts[chosen.device]
-            settings = host_settings(host, options)
-            info = DeviceInfo(
-                chosen.device, chosen.role, chosen.peer, settings.platform, chosen.reason
-            )
-            ends.append(make_end(info, host=str(host.hostname or ""), secrets=settings.known))
-
-        def opener(end: End) -> NetmikoCommandRunner:
-            host = nr.inventory.hosts[end.name]
-            runner = NetmikoCommandRunner(host, nr.config, host_settings(host, options), options)
-            runner.open()
-            end.capture.hostname = runner.prompt.rstrip("#>$% ").strip()
-            runners[end.name] = runner
-            return runner
-
-        def closer(end: End) -> None:
-            runner = runners.pop(end.name, None)
-            if runner is not None:
-                runner.close()
-
-        session = PipelineSession(
-            discovery,
-            ends,
-            opener,
-            closer=closer,
-            mode=f"lab scenario {args.lab}" if args.lab else "live over SSH",
+        session = nornir_session(
+            nr,
+            peer,
+            device=args.device,
+            options=options,
             interval=args.interval,
-        )
-
-        def connect(end: End) -> Any:
-            session.runner_for(end)
-            return runners[end.name].connection
-
-        def reconnect(end: End) -> Any:
-            runner = runners.get(end.name)
-            if runner is None:
-                return connect(end)
-            runner.open()
-            return runner.connection
-
-        production = {
-            name: production_flag({"production": host.get("production")})
-            for name, host in nr.inventory.hosts.items()
-        }
-        session.intrusive = IntrusiveSteps(
-            connect,
-            reconnect=reconnect,
-            production=production,
+            mode=f"lab scenario {args.lab}" if args.lab else "live over SSH",
             allow_intrusive=args.allow_intrusive,
             audit=AuditLog(args.audit_log) if args.audit_log else None,
             max_debug_seconds=args.debug_seconds,
         )
+        for line in session.discovery.explain():
+            _say(line)
         try:
             yield session
         finally:

@@ -8,8 +8,9 @@ Contract:
   :func:`~ipsec_doctor.collect.intrusive.plan_clear` /
   :func:`~ipsec_doctor.collect.intrusive.execute_clear`).
 - ``debug`` (options ``seconds``, ``engine``): one conditional debug session per device of the
-  step (both ends), all entered in the main thread inside one ``ExitStack``, watched one after
-  the other (each reads its own buffer deltas), for at most ``seconds`` (capped by
+  step (both ends), all entered in the main thread inside one ``ExitStack`` and read side by
+  side (:meth:`DebugSession.poll` in turn every ``poll_interval``) until one of them printed
+  the end of the negotiation (plus one more round) or ``seconds`` passed (capped by
   ``max_debug_seconds``). Leaving the stack - normally, on an error or on Ctrl-C - undoes every
   session (``undebug all``, condition removed, verified with ``show debugging``). The debug
   lines join the device's captures (``debug crypto isakmp`` ...), so the re-diagnosis reads
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ipsec_doctor.collect.audit_log import AuditLog
-from ipsec_doctor.collect.base import Clock
+from ipsec_doctor.collect.base import Clock, SystemClock
 from ipsec_doctor.collect.intrusive import (
     ClearPlan,
     DebugCleanupError,
@@ -46,7 +47,7 @@ from ipsec_doctor.collect.intrusive import (
     plan_clear,
     run_ping,
 )
-from ipsec_doctor.collect.intrusive_data import load_intrusive
+from ipsec_doctor.collect.intrusive_data import end_of_negotiation, load_intrusive
 from ipsec_doctor.errors import IpsecDoctorError
 from ipsec_doctor.model.capture import CommandCapture, Outcome
 from ipsec_doctor.runbook.io import Change
@@ -225,8 +226,7 @@ class IntrusiveSteps:
                     item = _Running(end, session, self._debug_change(step, end))
                     running.append(item)
                     self._running.append(item)
-                for item in running:
-                    item.session.watch()
+                self._watch_all(running, self._seconds(step))
         except DebugCleanupError as exc:  # the undo could not be verified: loud, not fatal
             cleanup_failed = exc
         for item in running:
@@ -247,6 +247,43 @@ class IntrusiveSteps:
         if cleanup_failed is not None:
             outcome.notes.append(cleanup_failed.loud())
         return outcome
+
+    def _watch_all(self, running: Sequence[_Running], seconds: float) -> None:
+        """Poll every session in turn until one sees the negotiation end, or time is up.
+
+        The two ends see one negotiation: the responder logs why it refused, the initiator
+        may only retransmit. So all are read side by side (not one after the other), and
+        reading stops one round after any of them printed the end of the negotiation.
+        """
+        if not running:
+            return
+        clock = self.clock or SystemClock()
+        deadline = clock.monotonic() + seconds
+        ended: dict[str, str] = {}
+        rounds_after_end = 0
+        while True:
+            for item in running:
+                data = item.session.data
+                for message in item.session.poll():
+                    verdict = end_of_negotiation(message, data)
+                    if verdict and item.end.name not in ended:
+                        ended[item.end.name] = verdict
+            if ended:
+                if rounds_after_end >= 1:
+                    break
+                rounds_after_end += 1
+            now = clock.monotonic()
+            if now >= deadline or self.stop.is_set():
+                break
+            wait = min(self.poll_interval, deadline - now)
+            if isinstance(clock, SystemClock):
+                self.stop.wait(wait)
+            else:
+                clock.sleep(wait)
+        for item in running:
+            item.session.snapshot(
+                ended.get(item.end.name) or ("ended on the other end" if ended else "time limit")
+            )
 
     def _debug_session(self, step: Step, end: End) -> DebugSession:
         reconnect = None

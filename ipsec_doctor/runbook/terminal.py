@@ -229,10 +229,10 @@ class TerminalIO:
                 continue
             lines = [line for line in run.raw.splitlines() if line.strip()]
             self._say(f"Output of `{run.command}` on {run.device} ({len(lines)} lines):")
-            for line in lines[:INTRUSIVE_LINES]:
+            if len(lines) > INTRUSIVE_LINES:  # the end of a negotiation says why it ended
+                self._say(f"    ... ({len(lines) - INTRUSIVE_LINES} earlier lines: w shows them)")
+            for line in lines[-INTRUSIVE_LINES:]:
                 self._say(f"    {line.rstrip().expandtabs(4)}")
-            if len(lines) > INTRUSIVE_LINES:
-                self._say(f"    ... ({len(lines) - INTRUSIVE_LINES} more lines: w shows them)")
 
     def _finding(self, finding: Finding) -> None:
         self._say(

@@ -206,3 +206,67 @@ def test_ctrl_c_at_a_prompt_still_writes_the_transcript(tmp_path: Path) -> None:
     assert "interrupted with Ctrl-C" in text
     assert "`traffic.acl`" in text
     assert "None: only show commands were run." in text
+
+
+TEAM_RUNBOOK = """\
+runbook: team-debug
+title: Our short phase 1 runbook
+platform: cisco_ios
+steps:
+  - id: ike.proposal
+    title: Do the ISAKMP policies match?
+    commands: [isakmp_policy, running_config]
+    next: {found: ike.debug, default: end}
+  - id: ike.debug
+    title: Watch phase 1 with debugs
+    intrusive: true
+    action: debug
+    options: {seconds: 20}
+    risk: Conditional debugs on both routers for at most 20 seconds, always turned off.
+    references: [ike.logs, ike.proposal]
+    next: end
+"""
+
+
+def test_a_team_runbook_shows_the_debug_lines(tmp_path: Path) -> None:
+    """`--runbook FILE` and a lab folder whose R2 prints debug messages while debugging."""
+    lab_folder = tmp_path / "lab" / SCENARIO
+    shutil.copytree(data_dir("scenarios") / SCENARIO, lab_folder)
+    log = (lab_folder / "R2" / "show_logging.txt").read_text(encoding="utf-8").splitlines()
+    negotiation = [line for line in log if "10:15:11." in line]
+    (lab_folder / "R2" / "debug_crypto_isakmp.txt").write_text(
+        "\n".join(negotiation) + "\n", encoding="utf-8"
+    )
+    runbook = tmp_path / "team.yaml"
+    runbook.write_text(TEAM_RUNBOOK, encoding="utf-8")
+    transcript = tmp_path / "team.md"
+    child = spawn(
+        [
+            "--lab",
+            str(lab_folder),
+            "--peer",
+            "10.2.2.1",
+            "--runbook",
+            str(runbook),
+            "--transcript",
+            str(transcript),
+        ],
+        tmp_path,
+    )
+    child.expect("ipsec-doctor runbook team-debug")
+    next_step(child, "ike.proposal")
+    assert "PHASE1_PROPOSAL_MISMATCH" in child.before
+    child.sendline("n")
+    child.expect(CONFIRM)
+    child.sendline("yes")
+    child.expect(PROMPT)
+    result = child.before
+    assert "Output of `debug crypto isakmp` on R2" in result
+    assert "no offers accepted!" in result
+    assert "phase 1 SA policy not acceptable!" in result
+    assert "negotiation failed" in result  # the debug session stopped at the failure message
+    child.sendline("n")
+    child.expect(r"== Conclusion \(completed\) ==")
+    assert finish(child) == 1
+    text = transcript.read_text(encoding="utf-8")
+    assert "- R2: `debug crypto isakmp` — ok (from the intrusive action)" in text

@@ -1,0 +1,126 @@
+"""The runbook's intrusive steps (debug, ping, clear) over real SSH sessions to the lab.
+
+Each test runs one step of the packaged crypto-map runbook on a live session
+(:func:`~ipsec_doctor.runbook.live.nornir_session`) and checks what the emulated routers saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ipsec_doctor.collect.nornir_collector import build_nornir
+from ipsec_doctor.lab.emulator import EmulatorLab, run_lab
+from ipsec_doctor.lab.inventory_writer import write_inventory
+from ipsec_doctor.resources import data_dir
+from ipsec_doctor.runbook.engine import RunbookEngine, RunbookRun
+from ipsec_doctor.runbook.io import Action
+from ipsec_doctor.runbook.live import nornir_session
+from ipsec_doctor.runbook.schema import END, Outcome, Runbook
+from ipsec_doctor.runbook.session import PipelineSession
+from tests.runbook.support import ScriptedIO, crypto_map
+
+pytestmark = [pytest.mark.ssh, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def healthy_lab(audit_dir: Path) -> Iterator[EmulatorLab]:
+    with run_lab([data_dir("scenarios") / "healthy"]) as lab:
+        yield lab
+        lab.assert_debugs_off()
+
+
+def only(step_id: str) -> Runbook:
+    """The packaged runbook reduced to one step (then the end)."""
+    step = replace(crypto_map().step(step_id), next={"default": END})
+    return Runbook(name="one", title="one step", platform="cisco_ios", steps=(step,), start=step_id)
+
+
+def session(lab: EmulatorLab, tmp_path: Path, **kwargs: object) -> PipelineSession:
+    config = write_inventory(lab, tmp_path / "inventory")
+    nr = build_nornir(None, config, 4)
+    return nornir_session(nr, "10.2.2.1", interval=0, poll_interval=0.05, **kwargs)  # type: ignore[arg-type]
+
+
+def run_step(
+    step_id: str, live: PipelineSession, script: list[object], tmp_path: Path
+) -> tuple[RunbookRun, ScriptedIO]:
+    io = ScriptedIO(script)
+    engine = RunbookEngine(only(step_id), live, io, transcript_path=tmp_path / "t.md")
+    return engine.run(), io
+
+
+def test_ping_generates_traffic_from_the_protected_lan(
+    healthy_lab: EmulatorLab, tmp_path: Path, audit_dir: Path
+) -> None:
+    run, io = run_step("data.ping", session(healthy_lab, tmp_path), [Action.RUN], tmp_path)
+    (confirm,) = io.kinds("confirm")
+    assert any(
+        "sourced from the protected LAN interface" in line for line in confirm.intrusive_plan
+    )
+    visit = run.visits[0]
+    (change,) = visit.changes
+    assert change.device == "R1" and change.what.startswith("ping 192.168.2.1 source ")
+    assert any("success rate 100%" in note for note in visit.notes)
+    assert any(c.intrusive and c.command.startswith("ping ") for c in visit.commands)
+    assert any(line.startswith("ping 192.168.2.1") for line in healthy_lab.device("R1").history)
+    assert not any(line.startswith("ping") for line in healthy_lab.device("R2").history)
+    assert "ping 192.168.2.1" in (audit_dir / "intrusive.log").read_text()
+
+
+def test_clear_shows_the_exact_commands_first_and_is_scoped_to_the_peer(
+    healthy_lab: EmulatorLab, tmp_path: Path
+) -> None:
+    run, io = run_step("clear.sa", session(healthy_lab, tmp_path), [Action.RUN], tmp_path)
+    (confirm,) = io.kinds("confirm")
+    assert any("clear crypto sa peer 10.2.2.1" in line for line in confirm.intrusive_plan)
+    visit = run.visits[0]
+    cleared = [c.what for c in visit.changes]
+    assert cleared[0] == "clear crypto sa peer 10.2.2.1"
+    assert all(what.startswith("clear crypto") for what in cleared)
+    history = healthy_lab.device("R1").history
+    assert "clear crypto sa peer 10.2.2.1" in history
+    assert "clear crypto sa" not in history  # never unscoped
+    assert any("came back" in note or "did not come back" in note for note in visit.notes)
+
+
+def test_declining_runs_nothing_on_the_device(healthy_lab: EmulatorLab, tmp_path: Path) -> None:
+    run, _ = run_step("clear.sa", session(healthy_lab, tmp_path), [Action.SKIP], tmp_path)
+    assert run.visits[0].outcome is Outcome.SKIPPED
+    assert not any(line.startswith("clear") for line in healthy_lab.device("R1").history)
+
+
+def test_production_devices_are_refused_unless_allowed(
+    healthy_lab: EmulatorLab, tmp_path: Path
+) -> None:
+    config = write_inventory(healthy_lab, tmp_path / "inventory")
+    hosts_file = config.parent / "hosts.yaml"
+    hosts = yaml.safe_load(hosts_file.read_text())
+    for host in hosts.values():
+        host["data"]["production"] = True
+    hosts_file.write_text(yaml.safe_dump(hosts))
+    nr = build_nornir(None, config, 4)
+    refused = nornir_session(nr, "10.2.2.1", interval=0)
+    run, io = run_step("ike.debug", refused, [], tmp_path)
+    assert not io.kinds("confirm")  # not even offered
+    assert "production: true" in run.visits[0].notes[0]
+    allowed = nornir_session(
+        nr, "10.2.2.1", interval=0, allow_intrusive=True, poll_interval=0.05, max_debug_seconds=1
+    )
+    run, io = run_step("ike.debug", allowed, [Action.RUN], tmp_path)
+    assert io.kinds("confirm")
+    assert [c.undone for c in run.visits[0].changes] == [True, True]
+
+
+def test_debug_step_is_undone_and_verified(healthy_lab: EmulatorLab, tmp_path: Path) -> None:
+    live = session(healthy_lab, tmp_path, max_debug_seconds=1)
+    run, _ = run_step("ike.debug", live, [Action.RUN], tmp_path)
+    visit = run.visits[0]
+    assert {c.device for c in visit.changes} == {"R1", "R2"}
+    assert all(c.undone for c in visit.changes)
+    assert all("verified with show debugging" in c.note for c in visit.changes)
+    assert "debug crypto condition peer ipv4 10.2.2.1" in healthy_lab.device("R1").history
