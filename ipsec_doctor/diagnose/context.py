@@ -248,6 +248,12 @@ class End:
             return flag
         return self.platform not in UNBOUND_PLATFORMS
 
+    def entry_label(self, entry: CryptoMapEntry) -> str:
+        """How a person names the policy entry: ``crypto map VPNMAP 10`` / ``connection X``."""
+        if self.binds_interfaces:
+            return f"crypto map {entry.name} {entry.sequence}"
+        return f"connection {entry.name}"
+
     def map_interfaces(self, entry: CryptoMapEntry) -> list[str]:
         names = list(entry.interfaces)
         if self.state.config is not None:

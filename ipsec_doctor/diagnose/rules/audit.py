@@ -51,7 +51,7 @@ def weak_crypto(t: Tunnel) -> list[Finding]:
                     evidence.append(end.ev(ts.source))
             group = normalize_group(entry.pfs_group) if entry.pfs_group else None
             if group in WEAK_GROUPS:
-                weak.append(f"crypto map {entry.name} {entry.sequence}: PFS group {group}")
+                weak.append(f"{end.entry_label(entry)}: PFS group {group}")
                 evidence.append(end.ev(entry.source))
         for sa in end.ipsec_sas() or ():
             bad = weak_transforms(sa.transforms)

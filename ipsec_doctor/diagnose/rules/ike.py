@@ -443,7 +443,7 @@ def _misaddressed_finding(t: Tunnel) -> list[Finding]:
         t.finding(
             Code.PEER_ADDRESS_MISMATCH,
             local,
-            f"{local.name}: crypto map {entry.name} {entry.sequence} names the peer {wrong}, "
+            f"{local.name}: {local.entry_label(entry)} names the peer {wrong}, "
             f"not {local.peer_label}" + (f"; IKE finds no key for {wrong}" if events else ""),
             evidence=[
                 local.ev(entry.source),
@@ -506,7 +506,7 @@ def _peer_address_findings(t: Tunnel, seen: _Seen) -> list[Finding]:
             t.finding(
                 Code.PEER_ADDRESS_MISMATCH,
                 end,
-                f"{end.name}: crypto map {entry.name} {entry.sequence} names the peer "
+                f"{end.name}: {end.entry_label(entry)} names the peer "
                 f"{end.peer_label}, which is not an address of {other.name} "
                 f"({', '.join(map(str, own))}); {other.name} never hears from {end.name}",
                 evidence=[end.ev(entry.source)],
@@ -844,7 +844,9 @@ def dpd_too_aggressive(t: Tunnel) -> list[Finding]:
         if not (repeated or (aggressive and (teardowns or flapping))):
             continue
         retry = cfg.dpd_retry_seconds if cfg else None
-        timers = f"keepalive {interval}s" + (f"/{retry}s" if retry else "") if interval else ""
+        timers = (
+            f"DPD every {interval}s" + (f", retry {retry}s" if retry else "") if interval else ""
+        )
         out.append(
             t.finding(
                 Code.DPD_TOO_AGGRESSIVE,

@@ -226,7 +226,7 @@ def no_interesting_traffic(t: Tunnel) -> list[Finding]:
         t.finding(
             Code.NO_INTERESTING_TRAFFIC,
             end,
-            f"{end.name}: crypto ACL {entry.acl} (crypto map {entry.name} {entry.sequence}, "
+            f"{end.name}: crypto ACL {entry.acl} ({end.entry_label(entry)}, "
             f"peer {end.peer_label}) counts {why} ({counted}) and no SA exists, so no tunnel "
             "is ever requested",
             evidence=evidence,
