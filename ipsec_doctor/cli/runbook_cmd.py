@@ -9,7 +9,8 @@ Contract:
 - ``--list`` prints the packaged runbooks (and ``--runbook FILE`` if given), validating each;
   an invalid one is reported with file and line and the exit code is 2.
 - The Markdown transcript is written at the end, on quit and on Ctrl-C, to ``--transcript
-  FILE`` (default ``./ipsec-doctor-runbook-<peer>-<time>.md``); its path is printed.
+  FILE`` (default ``./ipsec-doctor-runbook-<peer>-<time>.md``); its path is printed. Ctrl-C
+  before the first step (connecting, choosing devices) still writes one saying so.
 - Exit code: 130 when interrupted with Ctrl-C; otherwise that of ``check`` for the final
   diagnosis (``--fail-on``): 1 with a finding at or above it, 4 when nothing was read, else 0.
 """
@@ -20,7 +21,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ipsec_doctor.cli.check_cmd import add_inventory_options, open_inventory
@@ -30,12 +31,14 @@ from ipsec_doctor.collect.audit_log import AuditLog
 from ipsec_doctor.collect.file_collector import folder_peer
 from ipsec_doctor.collect.nornir_collector import CollectOptions
 from ipsec_doctor.errors import ConfigError, UsageError
-from ipsec_doctor.runbook.engine import RunbookEngine
+from ipsec_doctor.runbook.engine import RunbookEngine, current_user
 from ipsec_doctor.runbook.intrusive import IntrusiveSteps
+from ipsec_doctor.runbook.io import Conclusion
 from ipsec_doctor.runbook.live import nornir_session
 from ipsec_doctor.runbook.schema import Runbook, find_runbook, load_runbook_file, runbook_paths
 from ipsec_doctor.runbook.session import End, PipelineSession, folder_session
 from ipsec_doctor.runbook.terminal import TerminalIO
+from ipsec_doctor.runbook.transcript import TranscriptMeta, render_transcript
 from ipsec_doctor.workflow.flow import parse_peer
 
 DEFAULT_RUNBOOK = "crypto-map"
@@ -179,6 +182,26 @@ def offline_session(args: argparse.Namespace, peer: str) -> Iterator[PipelineSes
         session.close()
 
 
+def _write_unstarted(runbook: Runbook, peer: str, started: datetime, path: Path, mode: str) -> None:
+    meta = TranscriptMeta(
+        runbook=runbook,
+        peer=peer,
+        mode=mode or "live over SSH",
+        user=current_user(),
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        devices=(),
+    )
+    conclusion = Conclusion(
+        ended="interrupted",
+        root_cause=None,
+        findings=(),
+        message="interrupted with Ctrl-C before the first step, while connecting to and "
+        "choosing the devices: nothing was run on them",
+    )
+    path.write_text(render_transcript(meta, [], [], conclusion), encoding="utf-8")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.list:
         return run_list(args)
@@ -196,13 +219,24 @@ def run(args: argparse.Namespace) -> int:
     peer = str(parse_peer(peer_text))
     transcript = args.transcript or _default_transcript(peer)
     opened = offline_session(args, peer) if args.captures is not None else live_session(args, peer)
-    with opened as session:
-        _check_platform(runbook, session.ends)
-        terminal = TerminalIO()
-        if isinstance(session.intrusive, IntrusiveSteps):
-            session.intrusive.notify = terminal.message
-        engine = RunbookEngine(runbook, session, terminal, transcript_path=transcript)
-        outcome = engine.run()
+    started = datetime.now(UTC)
+    walking = False
+    try:
+        with opened as session:
+            _check_platform(runbook, session.ends)
+            terminal = TerminalIO()
+            if isinstance(session.intrusive, IntrusiveSteps):
+                session.intrusive.notify = terminal.message
+            engine = RunbookEngine(runbook, session, terminal, transcript_path=transcript)
+            walking = True
+            outcome = engine.run()
+    except KeyboardInterrupt:
+        if walking:
+            raise
+        # Ctrl-C while connecting or choosing the devices: nothing ran, but say so on record
+        _write_unstarted(runbook, peer, started, transcript, "offline" if args.captures else "")
+        print(f"\nInterrupted before the first step. Transcript written to {transcript}")
+        return int(ExitCode.INTERRUPTED)
     if outcome.ended == "interrupted":
         return int(ExitCode.INTERRUPTED)
     if outcome.report is None:

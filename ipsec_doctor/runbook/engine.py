@@ -211,7 +211,7 @@ class RunbookEngine:
         self.session = session
         self.io = io
         self.transcript_path = transcript_path
-        self.user = user if user is not None else _user()
+        self.user = user if user is not None else current_user()
         self.now = now or (lambda: datetime.now(UTC))
         self.visits: list[StepResult] = []
         self.path: list[StepResult] = []
@@ -457,7 +457,8 @@ class RunbookEngine:
         )
 
 
-def _user() -> str:
+def current_user() -> str:
+    """The login name for the transcript ("unknown" when the system cannot say)."""
     try:
         return getpass.getuser()
     except Exception:  # no login name in a container: say so rather than fail

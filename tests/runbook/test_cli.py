@@ -82,3 +82,17 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--captures reads a folder offline" in capsys.readouterr().err
     assert main(["runbook", "--captures", PROPOSAL, "--runbook", "nope"]) == 2
     assert "no runbook 'nope'" in capsys.readouterr().err
+
+
+def test_ctrl_c_before_the_first_step_still_leaves_a_transcript(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # e.g. while the devices are being asked
+
+    monkeypatch.setattr("ipsec_doctor.cli.runbook_cmd.folder_session", interrupted)
+    transcript = tmp_path / "early.md"
+    assert main(["runbook", "--captures", PROPOSAL, "--transcript", str(transcript)]) == 130
+    text = transcript.read_text()
+    assert "interrupted with Ctrl-C before the first step" in text
+    assert "No step was reached." in text
