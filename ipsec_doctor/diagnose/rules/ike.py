@@ -313,9 +313,12 @@ def _psk_mismatch_finding(
 
 
 def _our_address(t: Tunnel) -> str:
+    """Our address towards the peer: from our IKE SAs, else the one the remote end uses."""
     for sa in t.local.ike_all():
         if sa.local is not None:
             return str(sa.local)
+    if t.remote is not None and t.remote.peer is not None:
+        return str(t.remote.peer)
     return ""
 
 
@@ -540,10 +543,40 @@ def _right_address(end: End, other: End) -> str | None:
     return None
 
 
+def _silent_port(seen: _Seen) -> tuple[str, list[str]] | None:
+    """(port, answered ports) when every unanswered IKE request went to one UDP port while the
+    peer did answer the same negotiation on another (IKE_SA_INIT on 500 answered, IKE_AUTH on
+    4500 not): that port does not get through. Read from ``LogEvent.detail["port"]`` and
+    ``detail["answered_ports"]`` (comma separated), which converters set where the log tells."""
+    ports = {event.detail.get("port", "") for _, event in seen.retransmit}
+    answered = {
+        p
+        for _, event in seen.retransmit
+        for p in event.detail.get("answered_ports", "").split(",")
+        if p
+    }
+    if len(ports) != 1 or "" in ports or not answered:
+        return None
+    port = ports.pop()
+    return None if port in answered else (port, sorted(answered, key=int))
+
+
+def _blocked_ports(end: End) -> dict[int, tuple[Evidence, ...]]:
+    """UDP 500/4500 rules of the device's own packet filter that drop inbound IKE
+    (``extras["ike_blocked_ports"]``: port -> the rule lines; set by converters that read it)."""
+    value = end.state.extras.get("ike_blocked_ports")
+    if not isinstance(value, dict):
+        return {}
+    return {int(k): tuple(v) for k, v in value.items() if v}
+
+
 def _no_response_finding(t: Tunnel, seen: _Seen, ambiguous: str = "") -> Finding:
     local = t.local
     remote = t.remote if t.remote is not None and t.remote.reachable else None
     states = sorted({sa.state for _, sa in seen.no_state})
+    silent = _silent_port(seen)
+    filters = [(end, _blocked_ports(end)) for end in t.ends]
+    filters = [(end, ports) for end, ports in filters if ports]
     remote_trace = False
     remote_note = "the remote end was not read"
     fix_end: End | None = remote
@@ -555,6 +588,11 @@ def _no_response_finding(t: Tunnel, seen: _Seen, ambiguous: str = "") -> Finding
         if not remote.entries and remote.state.crypto_maps is not None:
             remote_note = f"{remote.name} has no crypto map entry for {local.name}"
             fix_key = "PHASE1_NO_RESPONSE/not_configured"
+        elif remote_trace and silent is not None:
+            remote_note = (
+                f"{remote.name} sees the negotiation start on UDP {', '.join(silent[1])} and "
+                f"nothing from {local.name} on UDP {silent[0]}"
+            )
         elif remote_trace:
             remote_note = (
                 f"{remote.name} does see IKE from {local.name}: its answers do not come back "
@@ -562,8 +600,24 @@ def _no_response_finding(t: Tunnel, seen: _Seen, ambiguous: str = "") -> Finding
             )
         else:
             remote_note = f"{remote.name} shows no SA and no message from {local.name}"
+    port_note = ""
+    if silent is not None:
+        port, answered = silent
+        port_note = (
+            f" on UDP {port}: the peer answers on UDP {', '.join(answered)} but not on UDP "
+            f"{port}" + (" (IKE_SA_INIT answered, IKE_AUTH / NAT-T not)" if port == "4500" else "")
+        )
+    filter_evidence: list[Evidence | None] = []
+    for end, ports in filters:
+        remote_note += (
+            f"; {end.name}'s own packet filter drops inbound UDP "
+            f"{', '.join(str(p) for p in sorted(ports))}"
+        )
+        filter_evidence += [end.ev(e) for lines in ports.values() for e in lines]
+        if end is not local:
+            fix_end = end
     summary = (
-        f"{local.name}: phase 1 with {local.peer_label} gets no answer"
+        f"{local.name}: phase 1 with {local.peer_label} gets no answer{port_note}"
         + (f" ({', '.join(states)})" if states else "")
         + f"; {remote_note}"
     )
@@ -576,13 +630,18 @@ def _no_response_finding(t: Tunnel, seen: _Seen, ambiguous: str = "") -> Finding
         "fix_reason": "the peer must answer: check it is up, configured for us, and that "
         "UDP 500/4500 pass; by convention the fix is for the remote end",
     }
+    if silent is not None:
+        detail["silent_port"] = int(silent[0])
+        detail["answered_ports"] = [int(p) for p in silent[1]]
+    if filters:
+        detail["blocked_ports"] = {end.name: sorted(ports) for end, ports in filters}
     if ambiguous:
         detail["ambiguous"] = ambiguous
     return t.finding(
         Code.PHASE1_NO_RESPONSE,
         local,
         summary,
-        evidence=seen.sa_evidence(seen.no_state) + seen.evidence(seen.retransmit),
+        evidence=seen.sa_evidence(seen.no_state) + seen.evidence(seen.retransmit) + filter_evidence,
         fix=render(
             fix_key,
             t.fix_platform(fix_end),

@@ -12,11 +12,17 @@ the connection error as evidence, and its single command problems are not repeat
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ipsec_doctor.diagnose.context import End, Tunnel
+from ipsec_doctor.diagnose.references import REFERENCES
+from ipsec_doctor.errors import ConfigError
 from ipsec_doctor.model.findings import Code, Finding, Severity, Stage
 from ipsec_doctor.model.state import CommandProblem, Evidence
+from ipsec_doctor.platforms.loader import load_platform
 
-#: State section (plan command id or DeviceState field) -> (stage it informs, strategy step).
+#: Fallback when the platform plan gives no step: state section (plan command id or
+#: DeviceState field) -> (stage it informs, strategy step).
 SECTIONS: dict[str, tuple[Stage, str]] = {
     "clock": (Stage.PREREQ, "prereq.clock"),
     "running_config": (Stage.PREREQ, "prereq.config"),
@@ -60,8 +66,27 @@ def _first_line(text: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=64)
+def _plan_steps(platform: str) -> dict[str, str]:
+    """Plan command id -> strategy step id, from the platform's plan ({} when unknown)."""
+    try:
+        plan = load_platform(platform)
+    except (ConfigError, OSError, ValueError):
+        return {}
+    return {c.id: c.reference for c in plan.commands if c.reference in REFERENCES}
+
+
+def section_step(platform: str, section: str) -> tuple[Stage, str]:
+    """The stage a section informs and its strategy step: the plan's ``reference`` for that
+    command, else :data:`SECTIONS`, else ``meta``."""
+    reference = _plan_steps(platform).get(section)
+    if reference:
+        return Stage(reference.split(".", 1)[0]), reference
+    return SECTIONS.get(section, (Stage.META, "meta.collection"))
+
+
 def _problem_finding(t: Tunnel, end: End, problem: CommandProblem) -> Finding:
-    stage, reference = SECTIONS.get(problem.section, (Stage.META, "meta.collection"))
+    stage, reference = section_step(end.platform, problem.section)
     why = problem.reason or _first_line(problem.raw) or problem.outcome
     what = f"{stage.value} stage" if stage is not Stage.META else "its section"
     return t.finding(
