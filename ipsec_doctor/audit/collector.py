@@ -71,6 +71,8 @@ from ipsec_doctor.platforms.loader import load_platform
 _VARIABLE = re.compile(r"\{(\w+)\}")
 #: run_plan wants a peer even for steps that use none
 _NO_PEER = "0.0.0.0"
+#: Plan steps whose outputs play no part in finding a device's tunnels (not parsed for it)
+NOT_FOR_ENUMERATION = frozenset({"logging"})
 
 
 def split_plan(steps: Sequence[PlanStep]) -> tuple[list[PlanStep], list[PlanStep]]:
@@ -87,6 +89,13 @@ def split_plan(steps: Sequence[PlanStep]) -> tuple[list[PlanStep], list[PlanStep
         else:
             per_tunnel.append(step)
     return shared, per_tunnel
+
+
+def _enumeration_state(base: DeviceCapture, steps: Sequence[PlanStep]) -> DeviceState:
+    """The shared outputs parsed without a peer, logs left out (they tell no tunnel)."""
+    skip = {" ".join(s.command.split()) for s in steps if s.id in NOT_FOR_ENUMERATION}
+    kept = [c for c in base.captures if " ".join(c.command.split()) not in skip]
+    return parse_device(replace(base, captures=kept), None)
 
 
 def _merge(into: DeviceCapture, captures: Iterable[CommandCapture]) -> None:
@@ -326,7 +335,7 @@ def audit_device(
         read_timeout=timeout,
         known_secrets=known_secrets,
     )
-    base_state = parse_device(base, None)
+    base_state = _enumeration_state(base, shared_steps)
     if interval is not None:  # second samples of every counter, shared and per tunnel, once
         sampled = [s for s in shared_steps if s.samples > 1]
         for ref in enumerate_tunnels(base_state, declared):
@@ -347,7 +356,7 @@ def audit_device(
             known_secrets=known_secrets,
         )
         _merge(base, second.captures)
-        base_state = parse_device(base, None)
+        base_state = _enumeration_state(base, shared_steps)
     refs = enumerate_tunnels(base_state, declared)
     audit = DeviceAudit(
         name=name,

@@ -138,7 +138,7 @@ def cross_run_flap(
         detail["elapsed_seconds"] = round(elapsed)
         for kind, label, lifetime_key in (
             ("ike", "IKE SA", "ike_lifetime"),
-            ("ipsec", "IPsec SAs", "ipsec_lifetime"),
+            ("ipsec", "IPsec SA", "ipsec_lifetime"),
         ):
             lifetime = int(now.get(lifetime_key) or 0)
             if (
@@ -147,8 +147,8 @@ def cross_run_flap(
                 and _replaced(previous.get(kind) or (), now.get(kind) or ())
             ):
                 reasons.append(
-                    f"the {label} of the previous run ({', '.join(previous.get(kind) or ())}) "
-                    f"was replaced within {_hours(elapsed)}, well before its lifetime of "
+                    f"the {label}s of the previous run ({', '.join(previous.get(kind) or ())}) "
+                    f"were replaced within {_hours(elapsed)}, well before their lifetime of "
                     f"{_hours(lifetime)}"
                 )
                 detail[f"{kind}_replaced"] = {

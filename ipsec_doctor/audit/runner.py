@@ -146,18 +146,18 @@ def collect_options(
 
 
 def _collect_in_thread(
-    nr: Nornir, hosts: Sequence[str], options: AuditCollectOptions, out: Any
+    nr: Nornir, hosts: Sequence[str], options: AuditCollectOptions, out: Any, index: int = 0
 ) -> threading.Thread:
     def work() -> None:
         try:
             run_on_hosts(
                 nr, hosts, audit_host, options=options, emit=lambda a: out.put(("device", a))
             )
-            out.put(("done", 0))
+            out.put(("done", index))
         except BaseException as exc:  # reported to the consumer, which fails the rest
-            out.put(("error", (0, f"{type(exc).__name__}: {exc}")))
+            out.put(("error", (index, f"{type(exc).__name__}: {exc}")))
 
-    thread = threading.Thread(target=work, name="audit-collector", daemon=True)
+    thread = threading.Thread(target=work, name=f"audit-collector-{index}", daemon=True)
     thread.start()
     return thread
 
@@ -204,7 +204,12 @@ def _context() -> Any:
 
 
 class _Collection:
-    """Runs the collectors and yields each DeviceAudit as it arrives."""
+    """Runs the collectors and yields each DeviceAudit as it arrives.
+
+    A collector process that ends (or fails) before sending any result has its share
+    collected by a thread of this process instead; one that ends half way fails the devices
+    it did not send.
+    """
 
     def __init__(
         self,
@@ -215,47 +220,70 @@ class _Collection:
         workers: int,
         processes: int,
     ) -> None:
+        self.nr = nr
+        self.options = options
         self.hosts = list(hosts)
         self.platforms = {h: nr.inventory.hosts[h].platform or "" for h in hosts}
         self.addresses = {h: str(nr.inventory.hosts[h].hostname or "") for h in hosts}
-        self.processes: list[Any] = []
-        self.thread: threading.Thread | None = None
+        self.processes: dict[int, Any] = {}
+        self.threads: dict[int, threading.Thread] = {}
+        self.received: dict[int, int] = {}
+        self.notes: list[str] = []
+        self.per_process = max(1, workers // max(1, processes))
         if processes <= 1:
             self.queue: Any = queue_module.Queue()
             self.shares = [self.hosts]
-            self.thread = _collect_in_thread(nr, self.hosts, options, self.queue)
+            self.threads[0] = _collect_in_thread(nr, self.hosts, options, self.queue)
             return
         ctx = _context()
         self.queue = ctx.Queue()
         self.shares = [self.hosts[i::processes] for i in range(processes)]
-        per_process = max(1, workers // processes)
         for index, share in enumerate(self.shares):
             process = ctx.Process(
                 target=_worker_main,
-                args=(index, source, share, per_process, options, self.queue, os.getpid()),
+                args=(index, source, share, self.per_process, options, self.queue, os.getpid()),
                 name=f"ipsec-doctor-audit-{index}",
                 daemon=True,
             )
             process.start()
-            self.processes.append(process)
+            self.processes[index] = process
+
+    def _fallback(self, index: int, pending: set[str], why: str) -> bool:
+        """Collect a silent process's share here instead; False when that is not possible."""
+        if self.received.get(index) or index in self.threads:
+            return False
+        share = [h for h in self.shares[index] if h in pending]
+        self.notes.append(
+            f"collector process {index} stopped before its first device ({why}); its "
+            f"{len(share)} devices were collected by the main process"
+        )
+        nr = self.nr.filter(filter_func=lambda h: h.name in set(share))
+        self.threads[index] = _collect_in_thread(nr, share, self.options, self.queue, index)
+        return True
 
     def results(self) -> Iterable[DeviceAudit]:
         pending = set(self.hosts)
         finished: set[int] = set()
+        owner = {h: i for i, share in enumerate(self.shares) for h in share}
         while pending:
             try:
                 kind, payload = self.queue.get(timeout=_POLL)
             except queue_module.Empty:
-                for index, process in enumerate(self.processes):
-                    if index not in finished and process.exitcode is not None:
+                for index, process in self.processes.items():
+                    if index in finished or index in self.threads or process.exitcode is None:
+                        continue
+                    why = f"exit code {process.exitcode}"
+                    if not self._fallback(index, pending, why):
                         finished.add(index)
-                        yield from self._fail(
-                            index, pending, f"collector process exited ({process.exitcode})"
-                        )
-                if self.thread is not None and not self.thread.is_alive() and pending:
-                    yield from self._fail(0, pending, "the collector stopped")
+                        yield from self._fail(index, pending, f"collector process ended ({why})")
+                for index, thread in self.threads.items():
+                    if index not in finished and not thread.is_alive():
+                        finished.add(index)
+                        yield from self._fail(index, pending, "the collector stopped")
                 continue
             if kind == "device":
+                index = owner.get(payload.name, 0)
+                self.received[index] = self.received.get(index, 0) + 1
                 if payload.name in pending:
                     pending.discard(payload.name)
                     yield payload
@@ -264,8 +292,9 @@ class _Collection:
                 yield from self._fail(int(payload), pending, "not collected")
             elif kind == "error":
                 index, message = payload
-                finished.add(int(index))
-                yield from self._fail(int(index), pending, f"collector failed: {message}")
+                if int(index) in self.threads or not self._fallback(int(index), pending, message):
+                    finished.add(int(index))
+                    yield from self._fail(int(index), pending, f"collector failed: {message}")
 
     def _fail(self, index: int, pending: set[str], why: str) -> Iterable[DeviceAudit]:
         share = self.shares[index] if index < len(self.shares) else []
@@ -274,10 +303,10 @@ class _Collection:
             yield failed_device(name, self.platforms[name], self.addresses[name], f"{name}: {why}")
 
     def stop(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             if process.is_alive():
                 process.terminate()
-        for process in self.processes:
+        for process in self.processes.values():
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
@@ -535,6 +564,12 @@ class _Run:
         for key, record in stored.items():
             if key not in consumed and key not in final:
                 final[key] = record
+        # a device known only as the far end of a tunnel needs no "no tunnel known" row
+        known = {r.remote for r in final.values() if r.remote} | {
+            r.device for r in final.values() if r.peer
+        }
+        for key in [k for k in final if not k[1] and k[0] in known]:
+            del final[key]
         self.store.replace_tunnels(self.run.id, stored.keys(), list(final.values()))
         return list(final.values())
 
@@ -615,6 +650,7 @@ def run_audit(
                 outcome = state.arrive(audit)
                 if progress is not None:
                     progress.advance(outcome)
+            state.notes.extend(collection.notes)
             if progress is not None:
                 progress.stop()
                 progress = None

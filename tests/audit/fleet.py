@@ -15,9 +15,16 @@ Contract:
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import resource
 import shutil
-from collections.abc import Iterable, Sequence
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +47,9 @@ PAIR_SCENARIOS: tuple[str, ...] = tuple(
 # Sample text: "set peer 10.2.2.1", "10.1.1.1        QM_IDLE", "show_ip_route_10.2.2.1.txt"
 _SIDE_A = re.compile(r"(?<![\d.])10\.1\.1\.(\d{1,3})(?![\d])")
 _SIDE_B = re.compile(r"(?<![\d.])10\.2\.2\.(\d{1,3})(?![\d])")
+# Other WAN addresses some scenarios use (R1's second interface, a third peer)
+# Sample text: "ip address 10.1.3.1 255.255.255.0", "set peer 10.3.3.1"
+_OTHER = re.compile(r"(?<![\d.])10\.(1\.3|2\.3|3\.3)\.(\d{1,3})(?![\d])")
 
 #: The command a device with the ``invalid`` fault refuses (its file is removed).
 INVALID_COMMAND_FILE = "show_crypto_isakmp_sa"
@@ -89,9 +99,18 @@ class Fleet:
         return [d for d in self.devices.values() if d.scenario == scenario]
 
 
+def _other_prefix(side_a: str, which: str) -> str:
+    """A /24 unique to the pair for ``10.1.3``, ``10.2.3`` or ``10.3.3`` (in 10.128.0.0/9)."""
+    _ten, second, third = side_a.split(".")
+    index = (int(second) - 64) * 256 + int(third)  # 2 x the pair's index
+    slot = 3 * (index // 2) + ("1.3", "2.3", "3.3").index(which)
+    return f"10.{128 + slot // 256}.{slot % 256}"
+
+
 def _rewrite(text: str, side_a: str, side_b: str) -> str:
     text = _SIDE_A.sub(lambda m: f"{side_a}.{m.group(1)}", text)
-    return _SIDE_B.sub(lambda m: f"{side_b}.{m.group(1)}", text)
+    text = _SIDE_B.sub(lambda m: f"{side_b}.{m.group(1)}", text)
+    return _OTHER.sub(lambda m: f"{_other_prefix(side_a, m.group(1))}.{m.group(2)}", text)
 
 
 def _copy_device(source: Path, target: Path, name: str, side_a: str, side_b: str) -> None:
@@ -173,3 +192,91 @@ def mixed_scenarios(pairs: int, healthy_share: float = 0.6) -> list[str]:
         else:
             out.append("healthy")
     return out
+
+
+# -- serving a fleet from another process ---------------------------------------------------------
+
+FAULTS_FILE = "faults.json"
+
+
+def save_faults(fleet: Fleet) -> Path:
+    """Write ``{device: fault}`` beside the fleet (the serving process reads it)."""
+    path = fleet.root.parent / f"{fleet.root.name}.{FAULTS_FILE}"
+    data = {
+        "hang_command": fleet.hang_command,
+        "drop_command": fleet.drop_command,
+        "faults": {n: d.fault for n, d in fleet.devices.items() if d.fault},
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _behaviours(root: Path, latency: float) -> dict[str, DeviceBehaviour]:
+    path = root.parent / f"{root.name}.{FAULTS_FILE}"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    fleet = Fleet(root=root)
+    fleet.hang_command = data.get("hang_command", fleet.hang_command)
+    fleet.drop_command = data.get("drop_command", fleet.drop_command)
+    faults = data.get("faults", {})
+    for child in sorted(p for p in root.iterdir() if (p / "device.yaml").is_file()):
+        fleet.devices[child.name] = FleetDevice(
+            child.name, "", "", 0, "", "", fault=faults.get(child.name, "")
+        )
+    return fleet.behaviours(latency)
+
+
+def serve(root: Path, inventory: Path, latency: float) -> None:
+    """Serve ``root``'s routers until stdin closes; prints ``READY <nornir config>``."""
+    from ipsec_doctor.lab.emulator import EmulatorLab
+    from ipsec_doctor.lab.inventory_writer import write_inventory
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    lab = EmulatorLab([root], behaviours=_behaviours(root, latency))
+    lab.start()
+    try:
+        config = write_inventory(lab, inventory, num_workers=100)
+        print(f"READY {config}", flush=True)
+        sys.stdin.read()
+    finally:
+        lab.stop()
+
+
+@contextmanager
+def serving(
+    fleet: Fleet, inventory: Path, latency: float = 0.0, timeout: float = 120.0
+) -> Iterator[Path]:
+    """Run the fleet's emulator in a separate process; yield its Nornir config file."""
+    save_faults(fleet)
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.audit.fleet", str(fleet.root), str(inventory), str(latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(root),
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        line = ""
+        assert process.stdout is not None
+        while not line.startswith("READY"):
+            line = process.stdout.readline()
+            if (not line and process.poll() is not None) or time.monotonic() > deadline:
+                raise RuntimeError(f"the fleet emulator did not start (exit {process.poll()})")
+        yield Path(line.split(maxsplit=1)[1].strip())
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
