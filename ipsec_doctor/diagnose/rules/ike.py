@@ -410,8 +410,9 @@ def misaddressed_entry(t: Tunnel) -> tuple[CryptoMapEntry, list[LogEvent]] | Non
     """The local crypto map entry meant for the peer but naming another address.
 
     Recognised by the local log complaining about that address (no keys for it), by the entry
-    being the mirror of the remote end's entry for us, or (single static entry) by a key that
-    exists for the checked peer but not for the address the entry names.
+    being the mirror of the remote end's entry for us, or (a single static peer, named by one
+    or several entries) by a key that exists for the checked peer but not for the address the
+    entries name.
     """
     local = t.local
     maps = local.state.crypto_maps
@@ -426,7 +427,7 @@ def misaddressed_entry(t: Tunnel) -> tuple[CryptoMapEntry, list[LogEvent]] | Non
         mirror = remote is not None and any(_mirrors(entry, r) for r in remote.entries)
         keyed = (
             cfg is not None
-            and len(static) == 1
+            and len({e.peers for e in static}) == 1  # one static peer (entries may be many)
             and local.peer in cfg.psk_peers
             and not any(p in cfg.psk_peers for p in entry.peers)
         )
