@@ -161,14 +161,24 @@ def transform_set_mismatch(t: Tunnel) -> list[Finding]:
             fix_end, model, entry = remote, lts, re_
             if vote > 0:
                 reason = f"{remote.name}'s transform set is the weaker; it adopts {local.name}'s"
+        model_entry = le if entry is re_ else re_
         fix = render(
             "TRANSFORM_SET_MISMATCH",
             fix_end.platform,
             name=model.name,
             transforms=_transform_words(fix_end.platform, model),
+            transforms_dash="-".join(
+                [term(fix_end.platform, "transform", t) for t in model.transforms]
+                + (
+                    [term(fix_end.platform, "pfs", _pfs(model_entry))]
+                    if model_entry.pfs_group
+                    else []
+                )
+            ),
             mode=model.mode,
             map_name=entry.name,
             seq=entry.sequence,
+            child=entry.acl,
         )
     if not fix:
         fix = render("TRANSFORM_SET_MISMATCH/compare", t.fix_platform(fix_end))
@@ -318,6 +328,7 @@ def proxy_id_mismatch(t: Tunnel) -> list[Finding]:
             fix = render(
                 "PROXY_ID_MISMATCH",
                 fix_end.platform,
+                map_name=own_entry.name,
                 acl=own_entry.acl,
                 acl_lines=_acl_lines(fix_end.platform, _selector_pairs(other, other_entry)),
                 other=other.name,
@@ -503,6 +514,7 @@ def pfs_mismatch(t: Tunnel) -> list[Finding]:
             "PFS_MISMATCH",
             fix_end.platform,
             map_name=entry.name,
+            child=entry.acl,
             seq=entry.sequence,
             group=term(fix_end.platform, "pfs", model),
         )
