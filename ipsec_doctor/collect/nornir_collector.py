@@ -56,8 +56,10 @@ import contextlib
 import logging
 import os
 import re
+import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from netmiko import BaseConnection
+from netmiko import BaseConnection, ReadTimeout
 from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.configuration import Config
@@ -479,14 +481,7 @@ class NetmikoCommandRunner:
             raise ConnectionLostError(self._stuck, device=self.device, command=command)
         timeout = self.settings.read_timeout or self.options.read_timeout or read_timeout
         try:
-            output = self.connection.send_command(
-                command,
-                expect_string=self.pattern,
-                read_timeout=timeout,
-                auto_find_prompt=False,
-                strip_prompt=True,
-                strip_command=True,
-            )
+            output = exchange(self.connection, command, self.pattern, timeout)
         except Exception as exc:
             error = command_error(
                 exc,
@@ -563,6 +558,44 @@ class NetmikoCommandRunner:
             for name in _FILTERED_LOGGERS:
                 logging.getLogger(name).removeFilter(self._log_filter)
             self._log_filter = None
+
+
+def _wait_readable(channel: Any, seconds: float) -> None:
+    """Block until the SSH channel has data (or ``seconds`` pass): no fixed poll delay."""
+    try:
+        select.select([channel], [], [], max(0.0, seconds))
+    except (OSError, ValueError, TypeError):  # no fileno (telnet, test doubles): short sleep
+        threading.Event().wait(min(seconds, 0.01))
+
+
+def exchange(conn: BaseConnection, command: str, pattern: str, read_timeout: float) -> str:
+    """One command, one round trip: write it, then read until the prompt pattern ends the output.
+
+    netmiko's ``send_command`` polls every 25 ms; here the reader blocks on the channel until
+    data arrives, and every read still goes through netmiko's ``read_channel`` (line-feed
+    normalisation, redacting session log). The echo and the trailing prompt are stripped as
+    ``send_command(strip_command=True, strip_prompt=True)`` does. Raises netmiko's
+    ``ReadTimeout`` when the prompt does not come back in ``read_timeout`` seconds, and
+    ``EOFError`` when the device closed the session.
+    """
+    regex = re.compile(pattern)
+    channel = getattr(conn, "remote_conn", None)
+    conn.write_channel(conn.normalize_cmd(command))
+    deadline = time.monotonic() + read_timeout
+    output = ""
+    while True:
+        output += conn.read_channel()
+        if regex.search(output):
+            break
+        if channel is not None and (getattr(channel, "closed", False) or channel.eof_received):
+            raise EOFError(f"the device closed the session during {command!r}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ReadTimeout(f"Pattern not detected: {pattern!r} in output of {command!r}")
+        _wait_readable(channel, min(remaining, 0.5))
+    return str(
+        conn._sanitize_output(output, strip_command=True, command_string=command, strip_prompt=True)
+    )
 
 
 def _prompt_of(conn: BaseConnection, enable_output: str) -> tuple[str, str]:
