@@ -398,6 +398,22 @@ class Tunnel:
         return Phase1.UNKNOWN
 
     # ------------------------------------------------------------ findings
+    @cached_property
+    def _connection_of_line(self) -> dict[tuple[str, str, int, int], str]:
+        """Log lines whose event names the platform's connection (``LogEvent.detail
+        ["connection"]``, e.g. a strongSwan connection): a finding quoting them lists those
+        names in ``detail["connections"]`` (both an IKEv1 and an IKEv2 tunnel to one peer)."""
+        found: dict[tuple[str, str, int, int], str] = {}
+        for end in self.ends:
+            for event in end.state.logs or ():
+                name = event.detail.get("connection")
+                source = event.source
+                if name and source is not None:
+                    found[
+                        (source.device or end.name, source.command, source.sample, source.line_no)
+                    ] = name
+        return found
+
     def finding(
         self,
         code: Code,
@@ -412,12 +428,24 @@ class Tunnel:
         severity: Severity | None = None,
         stage: Stage | None = None,
     ) -> Finding:
+        quoted = dedupe(evidence)
+        names = sorted(
+            {
+                name
+                for e in quoted
+                if (
+                    name := self._connection_of_line.get((e.device, e.command, e.sample, e.line_no))
+                )
+            }
+        )
+        if names and "connections" not in (detail or {}):
+            detail = {**(detail or {}), "connections": names}
         return make_finding(
             code,
             device=end.name,
             peer=end.peer_label,
             summary=summary,
-            evidence=dedupe(evidence),
+            evidence=quoted,
             fix=fix.rstrip("\n"),
             fix_device=fix_device,
             detail=detail,

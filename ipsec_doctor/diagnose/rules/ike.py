@@ -451,6 +451,10 @@ def _misaddressed_finding(t: Tunnel) -> list[Finding]:
             f"not {local.peer_label}" + (f"; IKE finds no key for {wrong}" if events else ""),
             evidence=[
                 local.ev(entry.source),
+                # every entry naming the same wrong peer (strongSwan: one per child/connection)
+                *local.evs(
+                    e.source for e in local.state.crypto_maps or () if e.peers == entry.peers
+                ),
                 *local.evs(e.source for e in events),
                 *local.config_evidence(local.peer_label),
             ],
