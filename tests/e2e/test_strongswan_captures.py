@@ -1,0 +1,99 @@
+"""The strongSwan lab's saved captures through `analyze`: the same causes as against the live lab.
+
+tests/captures/strongswan/<scenario>/ holds what tests/lab/capture_strongswan.py read from the
+real gateways (strongSwan 5.9.8, kernel-libipsec) over SSH; this test runs everywhere in CI and
+asserts what tests/lab/test_live_lab.py asserts against the running lab
+(tests/lab/strongswan_expectations.py), with both gateways read and with gw1 alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ipsec_doctor.cli.main import main
+from ipsec_doctor.model.report import Report
+from ipsec_doctor.workflow.flow import analyze_folder
+from tests.e2e.scenario_support import assert_expectations, load_scenario
+from tests.lab.strongswan_expectations import PEER, SCENARIOS, check_report
+
+ROOT = Path(__file__).resolve().parents[1] / "captures" / "strongswan"
+
+
+def test_every_lab_scenario_was_captured() -> None:
+    captured = sorted(p.name for p in ROOT.iterdir() if (p / "scenario.yaml").is_file())
+    assert captured == sorted(SCENARIOS)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_both_gateways_read(scenario: str) -> None:
+    folder = ROOT / scenario
+    report = analyze_folder(folder)
+    check_report(scenario, report)
+    assert_expectations(load_scenario(folder), report)  # scenario.yaml agrees with the table
+    roles = {d.name: d.role for d in report.devices}
+    assert roles == {"gw1": "local", "gw2": "remote"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_gw1_alone(scenario: str, tmp_path: Path) -> None:
+    """Only the local gateway is read (the peer is not in the inventory)."""
+    folder = tmp_path / scenario
+    folder.mkdir()
+    shutil.copytree(ROOT / scenario / "gw1", folder / "gw1")
+    shutil.copy(ROOT / scenario / "scenario.yaml", folder / "scenario.yaml")
+    report = analyze_folder(folder)
+    assert [d.name for d in report.devices] == ["gw1"]
+    check_report(scenario, report, gw1_alone=True)
+
+
+def test_udp4500_names_the_silent_port() -> None:
+    finding = analyze_folder(ROOT / "udp4500-blocked").findings[0]
+    assert finding.detail["silent_port"] == 4500
+    assert finding.detail["answered_ports"] == [500]
+    assert finding.detail["blocked_ports"] == {"gw2": [4500]}
+    assert any("udp dport 4500" in e.line for e in finding.evidence)
+
+
+def test_udp500_quotes_the_peers_packet_filter() -> None:
+    finding = analyze_folder(ROOT / "udp500-blocked").findings[0]
+    assert finding.detail["blocked_ports"] == {"gw2": [500]}
+    assert "silent_port" not in finding.detail  # nothing was ever answered
+    assert any(e.device == "gw2" and "drop" in e.line for e in finding.evidence)
+
+
+def test_wrong_peer_address_quotes_both_connections() -> None:
+    finding = analyze_folder(ROOT / "wrong-peer-address").findings[0]
+    remote_lines = [e for e in finding.evidence if e.line.strip() == "remote: 198.51.100.130"]
+    assert len(remote_lines) == 2  # s2s-ikev2 and s2s-ikev1
+    assert finding.fix_device == "gw1"
+    assert "remote_addrs = 198.51.100.129" in finding.fix
+
+
+def test_transform_set_mismatch_compares_the_esp_proposals() -> None:
+    finding = analyze_folder(ROOT / "esp-proposal-mismatch").findings[0]
+    assert finding.detail["local"]["transforms"] == ["esp-aes-256", "esp-sha256-hmac"]
+    assert finding.detail["remote"]["transforms"] == ["esp-aes-128", "esp-sha-hmac"]
+    assert finding.fix_device == "gw2"
+    assert "esp_proposals = aes256-sha256-modp2048" in finding.fix
+    quoted = {e.line.strip() for e in finding.evidence}
+    assert "esp_proposals = aes128-sha1" in quoted
+
+
+def test_proposal_mismatch_names_the_attributes() -> None:
+    finding = analyze_folder(ROOT / "ike-proposal-mismatch").findings[0]
+    assert finding.detail["differing"][:3] == ["encryption", "hash", "group"]
+    assert finding.fix_device == "gw2"
+    assert "proposals = aes256-sha256-modp2048" in finding.fix
+
+
+def test_json_output_of_analyze(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["analyze", str(ROOT / "psk-mismatch"), "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    report = Report.from_dict(document)
+    assert code == 1  # a critical finding
+    assert document["peer"] == PEER
+    check_report("psk-mismatch", report)
