@@ -20,6 +20,8 @@ Contract:
   step's stage (as the diagnosis masks: a data-plane failure does not mask routing);
   ``clear`` otherwise, and then the step's ``rules_out`` codes not found anywhere are ruled
   out.
+- The conclusion's root cause is the first failure of the final diagnosis in report order,
+  posture (audit) findings excepted; INSUFFICIENT_DATA about commands never run is left out.
 - However it ends -- the last step, quit, Ctrl-C at any point (``KeyboardInterrupt``), or an
   unexpected error -- the engine interrupts any sampling wait, closes the session (which
   undoes every debug still on before the sessions close), builds the conclusion from
@@ -445,7 +447,8 @@ class RunbookEngine:
         if report is not None:
             attempted = self.session.attempted()
             findings = tuple(f for f in report.findings if not unread_gap(f, attempted))
-        failures = [f for f in findings if is_failure(f)]
+        # posture findings (weak crypto) are reported, but they are not why a tunnel is down
+        failures = [f for f in findings if is_failure(f) and f.stage is not Stage.AUDIT]
         return Conclusion(
             ended=ended,
             root_cause=failures[0] if failures else None,

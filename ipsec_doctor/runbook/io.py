@@ -156,8 +156,8 @@ class Conclusion:
     """How the runbook ended and what it found."""
 
     ended: str  # completed / quit / interrupted / error
-    root_cause: Finding | None
-    findings: tuple[Finding, ...]  # every finding of the final diagnosis that was judged
+    root_cause: Finding | None  # the first failure of the chain (posture findings excepted)
+    findings: tuple[Finding, ...]  # the final diagnosis, without "not read yet" data gaps
     not_read: tuple[str, ...] = ()  # plan commands never read (their stages not fully judged)
     changes: tuple[Change, ...] = ()
     transcript_path: str = ""

@@ -294,6 +294,15 @@ class TerminalIO:
             self._say("The tunnel is healthy: no failure found in what was read.")
         else:
             self._say("No failure found in what was read.")
+        if root is None:
+            for finding in conclusion.findings:
+                if finding.code not in (Code.INSUFFICIENT_DATA, Code.TUNNEL_HEALTHY):
+                    self._say(f"Also: {finding.code.value} on {finding.device}: {finding.summary}")
+        gaps = [f for f in conclusion.findings if f.code is Code.INSUFFICIENT_DATA]
+        if gaps:
+            self._say("Not judged (data missing):")
+            for finding in gaps:
+                self._say(f"  {finding.summary}")
         self._say("Changes made on the devices:")
         if not conclusion.changes:
             self._say("  none (only show commands were run)")

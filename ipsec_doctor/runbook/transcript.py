@@ -238,10 +238,20 @@ def render_transcript(
             lines += ["Also found:", ""]
             lines += [f"- **{f.code.value}** on {f.device}: {f.summary}" for f in others]
             lines.append("")
-    elif any(f.code is Code.TUNNEL_HEALTHY for f in conclusion.findings):
-        lines += ["The tunnel is healthy: no failure was found in what was read.", ""]
     else:
-        lines += ["No failure was found in what was read.", ""]
+        if any(f.code is Code.TUNNEL_HEALTHY for f in conclusion.findings):
+            lines += ["The tunnel is healthy: no failure was found in what was read.", ""]
+        else:
+            lines += ["No failure was found in what was read.", ""]
+        posture = [
+            f
+            for f in conclusion.findings
+            if f.code not in (Code.INSUFFICIENT_DATA, Code.TUNNEL_HEALTHY)
+        ]
+        if posture:
+            lines += ["Also found:", ""]
+            lines += [f"- **{f.code.value}** on {f.device}: {f.summary}" for f in posture]
+            lines.append("")
     gaps = [f for f in conclusion.findings if f.code is Code.INSUFFICIENT_DATA]
     if gaps:
         lines += ["Not judged (data missing):", ""]

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ipsec_doctor.collect.base import ConnectionLostError
 from ipsec_doctor.model.findings import Code, Severity, Stage, make_finding
 from ipsec_doctor.model.report import Report
 from ipsec_doctor.model.state import Evidence
+from ipsec_doctor.resources import data_dir
 from ipsec_doctor.runbook.engine import RunbookEngine, judge, unread_gap
 from ipsec_doctor.runbook.io import Action, CommandRun
 from ipsec_doctor.runbook.schema import Outcome, load_runbook_text
@@ -420,3 +422,24 @@ def test_ctrl_c_does_not_wait_for_devices_still_answering(tmp_path: Path) -> Non
     assert time.monotonic() - started < 10, time.monotonic() - started
     assert run.ended == "interrupted"
     assert (tmp_path / "t.md").is_file()
+
+
+SCENARIOS = sorted(p.name for p in data_dir("scenarios").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_the_runbook_concludes_what_analyze_finds(tmp_path: Path, name: str) -> None:
+    """Walking the default runbook (next at every step) ends on the scenario's first cause."""
+    expected = yaml.safe_load((scenario(name) / "scenario.yaml").read_text())["expected_first"]
+    run, _, _ = walk(name, tmp_path=tmp_path)
+    assert run.ended == "completed"
+    conclusion = run.conclusion
+    if expected == "TUNNEL_HEALTHY":
+        assert conclusion.root_cause is None
+        assert Code.TUNNEL_HEALTHY in {f.code for f in conclusion.findings}
+    elif expected == "INSUFFICIENT_DATA":
+        assert conclusion.root_cause is None
+        assert Code.INSUFFICIENT_DATA in {f.code for f in conclusion.findings}
+    else:
+        assert conclusion.root_cause is not None, [v.step.id for v in run.visits]
+        assert conclusion.root_cause.code.value == expected
