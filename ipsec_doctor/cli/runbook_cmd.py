@@ -5,7 +5,9 @@ Contract:
   stderr), opens one SSH session per device (``--inventory`` / ``--nornir-config`` /
   ``--lab [SCENARIO]``) or reads a capture folder offline (``--captures DIR``), and walks the
   runbook (``--runbook NAME|FILE``, default ``crypto-map``) step by step with
-  :class:`~ipsec_doctor.runbook.engine.RunbookEngine` at the terminal.
+  :class:`~ipsec_doctor.runbook.engine.RunbookEngine` at the terminal. ``--dry-run`` prints
+  every step and what it would run on which device, and runs nothing (device discovery may
+  read ``show crypto map`` / the configuration, as ``check --dry-run`` does).
 - ``--list`` prints the packaged runbooks (and ``--runbook FILE`` if given), validating each;
   an invalid one is reported with file and line and the exit code is 2.
 - The Markdown transcript is written at the end, on quit and on Ctrl-C, to ``--transcript
@@ -68,6 +70,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"a packaged runbook or a runbook file (default: {DEFAULT_RUNBOOK})",
     )
     parser.add_argument("--list", action="store_true", help="list the runbooks and exit")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="choose the devices, then print every step with what it would run; run none",
+    )
     parser.add_argument(
         "--transcript",
         type=Path,
@@ -182,6 +189,23 @@ def offline_session(args: argparse.Namespace, peer: str) -> Iterator[PipelineSes
         session.close()
 
 
+def print_dry_run(runbook: Runbook, session: PipelineSession) -> None:
+    """Every step of ``runbook`` and what it would run on which device (nothing runs)."""
+    print(f"runbook {runbook.name} ({runbook.source or 'packaged'}), peer {session.peer}")
+    for end in session.ends:
+        print(
+            f"  {end.name}: {end.info.role} end ({end.info.platform}), checked for {end.info.peer}"
+        )
+    for step in runbook.steps:
+        mark = f"  [intrusive: {step.action}]" if step.intrusive else ""
+        print(f"{step.id}: {step.title}{mark}")
+        for planned in session.plan(step):
+            times = f"  x{planned.samples}" if planned.samples > 1 else ""
+            print(f"    {planned.device}: {planned.command}{times}")
+        targets = ", ".join(f"{key} -> {target}" for key, target in step.next.items())
+        print(f"    next: {targets}")
+
+
 def _write_unstarted(runbook: Runbook, peer: str, started: datetime, path: Path, mode: str) -> None:
     meta = TranscriptMeta(
         runbook=runbook,
@@ -224,6 +248,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with opened as session:
             _check_platform(runbook, session.ends)
+            if args.dry_run:
+                print_dry_run(runbook, session)
+                return 0
             terminal = TerminalIO()
             if isinstance(session.intrusive, IntrusiveSteps):
                 session.intrusive.notify = terminal.message

@@ -96,3 +96,17 @@ def test_ctrl_c_before_the_first_step_still_leaves_a_transcript(
     text = transcript.read_text()
     assert "interrupted with Ctrl-C before the first step" in text
     assert "No step was reached." in text
+
+
+def test_dry_run_lists_every_step_and_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    transcript = tmp_path / "none.md"
+    code = main(["runbook", "--captures", PROPOSAL, "--dry-run", "--transcript", str(transcript)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ike.debug: Watch phase 1 negotiate" in out and "[intrusive: debug]" in out
+    assert "    R1: show crypto isakmp sa  x2" in out
+    assert "    R2: show crypto isakmp sa  x2" in out
+    assert "next: PHASE1_PROPOSAL_MISMATCH -> ike.proposal" in out
+    assert not transcript.exists()
