@@ -5,9 +5,10 @@ Contract: :func:`nornir_session` chooses the devices for ``peer`` like ``check``
 :class:`~ipsec_doctor.runbook.session.PipelineSession` whose runners are
 :class:`~ipsec_doctor.collect.nornir_collector.NetmikoCommandRunner` sessions, opened on first
 use and kept open until :meth:`PipelineSession.close`, and whose intrusive steps go through
-:class:`~ipsec_doctor.runbook.intrusive.IntrusiveSteps` on those same sessions (a dropped one
-is reopened to undo). A host whose inventory ``production`` (host, group or defaults) is true
-is refused intrusive steps unless ``allow_intrusive``.
+:class:`~ipsec_doctor.runbook.intrusive.IntrusiveSteps` on those same sessions (one found dead
+before an intrusive action is reopened first; one that drops during it is reopened to undo).
+A host whose inventory ``production`` (host, group or defaults) is true is refused intrusive
+steps unless ``allow_intrusive``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,14 @@ def nornir_session(
 
     def connect(end: End) -> Any:
         session.runner_for(end)
-        return runners[end.name].connection
+        runner = runners[end.name]
+        try:
+            alive = bool(runner.connection.is_alive())
+        except Exception:  # no connection object any more: open a new one
+            alive = False
+        if not alive:  # the router's exec-timeout may have closed it while the person read
+            runner.open()
+        return runner.connection
 
     def reconnect(end: End) -> Any:
         runner = runners.get(end.name)

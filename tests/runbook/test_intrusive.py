@@ -124,3 +124,16 @@ def test_debug_step_is_undone_and_verified(healthy_lab: EmulatorLab, tmp_path: P
     assert all(c.undone for c in visit.changes)
     assert all("verified with show debugging" in c.note for c in visit.changes)
     assert "debug crypto condition peer ipv4 10.2.2.1" in healthy_lab.device("R1").history
+
+
+def test_a_session_dropped_while_the_person_read_is_reopened_first(
+    healthy_lab: EmulatorLab, tmp_path: Path
+) -> None:
+    live = session(healthy_lab, tmp_path, max_debug_seconds=1)
+    r1 = next(end for end in live.ends if end.name == "R1")
+    live.runner_for(r1)
+    runner = r1.runner
+    assert runner is not None
+    runner.connection.disconnect()  # the router's exec-timeout closed the idle vty
+    run, _ = run_step("ike.debug", live, [Action.RUN], tmp_path)
+    assert [c.undone for c in run.visits[0].changes] == [True, True]
