@@ -137,3 +137,15 @@ def test_a_session_dropped_while_the_person_read_is_reopened_first(
     runner.connection.disconnect()  # the router's exec-timeout closed the idle vty
     run, _ = run_step("ike.debug", live, [Action.RUN], tmp_path)
     assert [c.undone for c in run.visits[0].changes] == [True, True]
+
+
+def test_a_read_step_reconnects_a_dropped_session(healthy_lab: EmulatorLab, tmp_path: Path) -> None:
+    live = session(healthy_lab, tmp_path)
+    r1 = next(end for end in live.ends if end.name == "R1")
+    live.runner_for(r1)
+    assert r1.runner is not None
+    r1.runner.connection.disconnect()  # type: ignore[attr-defined]
+    run, _ = run_step("ike.sa", live, [], tmp_path)
+    visit = run.visits[0]
+    assert {c.outcome for c in visit.commands if c.device == "R1"} == {"ok"}
+    assert visit.outcome is Outcome.CLEAR
