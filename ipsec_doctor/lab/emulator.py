@@ -329,6 +329,7 @@ _ACL_LINE = re.compile(
     r"^(?P<head>\s*(?:\d+\s+)?permit\s+(?:ip|icmp)\s+)(?P<specs>.+?)"
     r"(?:\s+\((?P<hits>\d+) matches?\))?\s*$"
 )
+# Sample device line: "10.2.2.1        10.1.1.1        QM_IDLE           1001 ACTIVE" -> 2 addresses
 _IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
 
 _EMPTY_LOG = """\
@@ -862,6 +863,7 @@ class EmulatedDevice:
         elif _prefix_of(what, "isakmp", 3):
             if len(rest) > 1 or (rest and not rest[0].isdigit()):
                 return CommandResult(accepted=False, caret=words[2][0])
+            # Sample device line: "10.2.2.1        10.1.1.1        QM_IDLE           1001 ACTIVE"
             affects = not rest or re.search(rf"\s{rest[0]}\s", isakmp_text) is not None
         else:
             return CommandResult(accepted=False, caret=words[1][0])

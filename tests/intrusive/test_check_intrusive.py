@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+from collections.abc import Callable
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -67,6 +68,14 @@ def test_flags_parse_into_options(tmp_path: Path) -> None:
         options_from_args(parser.parse_args(["--debug-seconds", "5000"]))
 
 
+def shown_and_yes(shown: list[str]) -> Callable[[str], bool]:
+    def confirm(plan: str) -> bool:
+        shown.append(plan)
+        return True
+
+    return confirm
+
+
 def test_debug_ping_clear_on_both_ends(make_lab: LabFactory, tmp_path: Path) -> None:
     lab = make_lab(
         "healthy",
@@ -92,7 +101,7 @@ def test_debug_ping_clear_on_both_ends(make_lab: LabFactory, tmp_path: Path) -> 
         options,
         hosts=["R1"],
         clock=NoWaitClock(),
-        confirm=lambda plan: not shown.append(plan),  # type: ignore[func-returns-value]
+        confirm=shown_and_yes(shown),
     )
     outcome = results["R1"]
     assert outcome.error == "", outcome.error
