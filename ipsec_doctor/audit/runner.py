@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import queue as queue_module
 import random
 import signal
@@ -41,6 +42,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nornir.core import Nornir
+from nornir.core.plugins.connections import ConnectionPluginRegister
+from nornir.plugins.runners import ThreadedRunner
 
 from ipsec_doctor.audit.changes import (
     PreviousIndex,
@@ -164,18 +167,27 @@ def _collect_in_thread(
 
 def _worker_main(
     index: int,
-    source: InventorySource,
+    source: InventorySource | bytes,
     hosts: list[str],
     workers: int,
     options: AuditCollectOptions,
     out: Any,
     parent: int,
 ) -> None:
-    """A collector process: its own Nornir over its share of the hosts."""
+    """A collector process: its own Nornir over its share of the hosts.
+
+    ``source`` is the parent's inventory of this share, pickled (no inventory is read again),
+    or, when that could not be pickled, where to read the inventory from.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
-        nr = source.build(workers)
+        if isinstance(source, bytes):
+            ConnectionPluginRegister.auto_register()  # what InitNornir would do
+            inventory, config = pickle.loads(source)
+            nr = Nornir(inventory=inventory, config=config, runner=ThreadedRunner(workers))
+        else:
+            nr = source.build(workers)
         run_on_hosts(nr, hosts, audit_host, options=options, emit=lambda a: out.put(("device", a)))
         out.put(("done", index))
     except BaseException as exc:
@@ -183,6 +195,17 @@ def _worker_main(
     finally:
         out.close()
         out.join_thread()
+
+
+def _share(nr: Nornir, source: InventorySource, hosts: Sequence[str]) -> InventorySource | bytes:
+    """The inventory of ``hosts`` for a collector process (pickled when possible)."""
+    wanted = set(hosts)
+    try:
+        return pickle.dumps(
+            (nr.filter(filter_func=lambda h: h.name in wanted).inventory, nr.config)
+        )
+    except Exception:  # an inventory plugin with unpicklable data: the process reads it again
+        return source
 
 
 def _watch_parent(pid: int) -> None:
@@ -241,7 +264,15 @@ class _Collection:
         for index, share in enumerate(self.shares):
             process = ctx.Process(
                 target=_worker_main,
-                args=(index, source, share, self.per_process, options, self.queue, os.getpid()),
+                args=(
+                    index,
+                    _share(nr, source, share),
+                    share,
+                    self.per_process,
+                    options,
+                    self.queue,
+                    os.getpid(),
+                ),
                 name=f"ipsec-doctor-audit-{index}",
                 daemon=True,
             )
