@@ -586,9 +586,25 @@ class DebugSession:
         def holding(signum: int) -> None:
             self.warn(f"ipsec-doctor: still turning debugs off on {self.device}; please wait")
 
+        held: list[int] = []
+        error: DebugCleanupError | None = None
         try:
-            with signals_deferred(holding) as held:
-                error = self._undo(dirty=exc is not None)
+            for _attempt in range(3):
+                try:
+                    with signals_deferred(holding) as received:
+                        error = self._undo(dirty=exc is not None or bool(held))
+                    held += received
+                    break
+                except KeyboardInterrupt:
+                    # Ctrl-C landed in the instant before the signals were held (or just after
+                    # they were released): the undo runs (again: it is idempotent) regardless.
+                    held.append(signal.SIGINT)
+            if error is None and not self._undone:
+                error = DebugCleanupError(
+                    f"{self.device}: interrupted again and again before the undo could finish",
+                    device=self.device,
+                    manual=self.manual_undo(),
+                )
         finally:
             if self._signals is not None:
                 self._signals.__exit__(None, None, None)

@@ -7,8 +7,9 @@ no test sleeps; the emulator releases debug lines as commands are answered.
 
 from __future__ import annotations
 
+import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -417,4 +418,32 @@ def test_debugs_already_on_are_reported(
     other.send_command("debug crypto engine")
     result = run_debug(sessions(lab), peer=PEER, device="R1", clock=clock, max_seconds=2)
     assert any("already on" in note and "Crypto Engine" in note for note in result.notes)
+    assert lab.device("R1").debug_state.clean
+
+
+def test_ctrl_c_just_before_the_undo_still_undoes(
+    make_lab: LabFactory, sessions: Sessions, clock: NoWaitClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C in the instant before __exit__ holds the signals: the undo runs anyway."""
+    import ipsec_doctor.collect.intrusive as intrusive
+
+    real = intrusive.signals_deferred
+    calls: list[int] = []
+
+    @contextlib.contextmanager
+    def late_ctrl_c(on_signal: Any = None) -> Iterator[list[int]]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        with real(on_signal) as received:
+            yield received
+
+    monkeypatch.setattr(intrusive, "signals_deferred", late_ctrl_c)
+    lab = make_lab("healthy")
+    with (
+        pytest.raises(KeyboardInterrupt),
+        DebugSession(sessions(lab), peer=PEER, device="R1", clock=clock) as session,
+    ):
+        session.watch()
+    assert len(calls) == 2
     assert lab.device("R1").debug_state.clean

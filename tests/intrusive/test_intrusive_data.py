@@ -12,6 +12,7 @@ import yaml
 
 from ipsec_doctor.collect.audit_log import AuditLog, default_audit_path, read_audit_log
 from ipsec_doctor.collect.intrusive import production_flag
+from ipsec_doctor.collect.intrusive_cli import NetmikoCli
 from ipsec_doctor.collect.intrusive_data import (
     LogBuffer,
     end_of_negotiation,
@@ -260,3 +261,24 @@ def test_unwritable_audit_log_stops_everything(tmp_path: Path) -> None:
     log = AuditLog(blocker / "intrusive.log")
     with pytest.raises(ConfigError, match="cannot write the audit log"):
         log.check_writable()
+
+
+def test_the_session_refuses_configuration_mode() -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def send_command(self, command: str, **kwargs: object) -> str:
+            self.sent.append(command)
+            return ""
+
+        def find_prompt(self) -> str:
+            return "R1#"
+
+    connection = Recorder()
+    cli = NetmikoCli(connection, "R1")
+    for command in ("configure terminal", "conf t", "CONFIG replace flash:x"):
+        with pytest.raises(UsageError, match="configuration mode"):
+            cli.send(command, read_timeout=1)
+    cli.send("show debugging", read_timeout=1)
+    assert connection.sent == ["show debugging"]
