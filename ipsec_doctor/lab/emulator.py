@@ -36,7 +36,8 @@ Contract:
     crypto condition peer ipv4 X`` (or ``... condition reset``) removes them. ``show
     debugging`` prints both as IOS 15 does. :attr:`EmulatedDevice.history` lists every
     intrusive command accepted; :meth:`EmulatorLab.assert_debugs_off` fails a test that left
-    anything on.
+    anything on, and :meth:`EmulatedDevice.wait_for_debug` lets a test wait (bounded, on a
+    condition variable) until the state is what it expects, e.g. while another process runs.
   * Debug output: ``debug_crypto_isakmp.txt`` / ``debug_crypto_ipsec.txt`` /
     ``debug_crypto_engine.txt`` in the device folder hold one negotiation's debug lines. A
     negotiation starts when the first crypto debug is turned on (``debug_autostart``), on
