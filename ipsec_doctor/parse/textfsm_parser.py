@@ -46,8 +46,9 @@ class TemplateRef:
     path: Path
 
 
-# Sample device line: "R1#" (the prompt a pasted output ends with)
-_TRAILING_PROMPT = re.compile(r"\n[\w.:/()-]{1,63}[#>$]\s*$")
+# Sample device lines: "R1#", "netops@gw1:~$", "root@gw1:/home/netops#" (the prompt a pasted
+#   output ends with; the last two are Linux shells, strongSwan gateways)
+_TRAILING_PROMPT = re.compile(r"\n[\w.:/()@~-]{1,63}[#>$]\s*$")
 
 
 def clean_output(command: str, text: str) -> tuple[str, int]:
