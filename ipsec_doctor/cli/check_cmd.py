@@ -22,7 +22,18 @@ from ipsec_doctor.cli.output import add_output_options, emit_report
 from ipsec_doctor.collect.base import ProgressCallback, ProgressEvent
 from ipsec_doctor.collect.capture_store import save_captures
 from ipsec_doctor.collect.discovery import Discovery, discover
-from ipsec_doctor.collect.nornir_collector import CollectOptions, build_nornir, collect_devices
+from ipsec_doctor.collect.intrusive_check import (
+    add_debug_captures,
+    add_intrusive_options,
+    options_from_args,
+    run_intrusive,
+)
+from ipsec_doctor.collect.nornir_collector import (
+    CollectOptions,
+    build_nornir,
+    close_sessions,
+    collect_devices,
+)
 from ipsec_doctor.collect.plan_runner import plan_info
 from ipsec_doctor.errors import UsageError
 from ipsec_doctor.workflow.flow import diagnose_captures, parse_peer
@@ -75,6 +86,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--dry-run", action="store_true", help="list the commands per device, run none"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_intrusive_options(parser)
     add_output_options(parser)
     parser.set_defaults(func=run)
 
@@ -131,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         for line in discovery.explain():
             _say(args, line)
         if args.dry_run:
+            close_sessions(nr)
             print_dry_run(nr, discovery)
             return 0
         _say(args, f"Collecting from {', '.join(discovery.hosts)} ...")
@@ -143,6 +156,20 @@ def run(args: argparse.Namespace) -> int:
             options=options,
             peer=peer,
         )
+        intrusive = options_from_args(args)
+        if intrusive.requested:
+            results = run_intrusive(
+                nr,
+                discovery.peer_for_host,
+                intrusive,
+                hosts=discovery.hosts,
+                collect_options=options,
+                progress=lambda message: _say(args, message),
+            )
+            add_debug_captures(results, captures)
+            for result in results.values():
+                for line in result.summary():
+                    _say(args, line)
         if args.save_captures:
             save_captures(captures, args.save_captures, peer_for_host=discovery.peer_for_host)
             _say(args, f"Captures saved to {args.save_captures}")

@@ -23,6 +23,7 @@ from ipsec_doctor.cli import (
     analyze_cmd,
     audit_cmd,
     check_cmd,
+    clear_cmd,
     history_cmd,
     lab_cmd,
     parse_cmd,
@@ -33,6 +34,7 @@ from ipsec_doctor.errors import ConfigError, IpsecDoctorError, UsageError
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     check_cmd.add_parser,
+    clear_cmd.add_parser,
     analyze_cmd.add_parser,
     parse_cmd.add_parser,
     lab_cmd.add_parser,
