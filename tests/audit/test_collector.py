@@ -155,3 +155,15 @@ def test_caching_runner_remembers_outputs_and_failures() -> None:
     assert not cache.reconnect() and cache.dead
     with pytest.raises(ConnectionLostError):
         cache.run("new", sample=1, read_timeout=1)
+
+
+def test_strongswan_ikev2_tunnels_are_enumerated() -> None:
+    folder = Path(__file__).resolve().parents[1] / "captures" / "strongswan" / "healthy" / "gw1"
+    runner = FileCommandRunner(
+        folder, device="gw1", wider_patterns=plan_info("strongswan").wider_patterns
+    )
+    audit = audit_device(runner, name="gw1", platform="strongswan", clock=NoWaitClock())
+    (tunnel,) = audit.tunnels
+    assert tunnel.ref.peer == "198.51.100.129"
+    assert "IKEv2 SA (ESTABLISHED)" in tunnel.ref.sources
+    assert [f.code.value for f in tunnel.findings] == ["TUNNEL_HEALTHY"]
