@@ -3,12 +3,15 @@
 tests/captures/strongswan/<scenario>/ holds what tests/lab/capture_strongswan.py read from the
 real gateways (strongSwan 5.9.8, kernel-libipsec) over SSH; this test runs everywhere in CI and
 asserts what tests/lab/test_live_lab.py asserts against the running lab
-(tests/lab/strongswan_expectations.py), with both gateways read and with gw1 alone.
+(tests/lab/strongswan_expectations.py), with both gateways read and with gw1 alone. A
+Cisco IOS router and a strongSwan gateway as the two ends of one tunnel are compared across
+platforms (policies, transform sets, selectors, PFS).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import pytest
 
 from ipsec_doctor.cli.main import main
 from ipsec_doctor.model.report import Report
+from ipsec_doctor.resources import data_dir
 from ipsec_doctor.workflow.flow import analyze_folder
 from tests.e2e.scenario_support import assert_expectations, load_scenario
 from tests.lab.strongswan_expectations import PEER, SCENARIOS, check_report
@@ -97,3 +101,75 @@ def test_json_output_of_analyze(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1  # a critical finding
     assert document["peer"] == PEER
     check_report("psk-mismatch", report)
+
+
+# ------------------------------------------------------------------ Cisco <-> strongSwan
+
+#: gw2's lab addresses -> the bundled IOS scenarios' addresses (R2 = 10.2.2.1, R1 = 10.1.1.1,
+#: LANs 192.168.1.0/24 and 192.168.2.0/24), so that a real strongSwan gateway stands in for R2
+REWRITE = (
+    (r"198\.51\.100\.129\b", "10.2.2.1"),
+    (r"198\.51\.100\.1\b", "10.1.1.1"),
+    (r"192\.0\.2\.128/26", "192.168.2.0/24"),
+    (r"192\.0\.2\.0/26", "192.168.1.0/24"),
+)
+
+
+def mixed_pair(tmp_path: Path, ios_scenario: str, strongswan_scenario: str) -> Path:
+    """A capture folder: the IOS router R1 of a bundled scenario, and the real strongSwan gw2
+    of a lab capture readdressed as R1's peer (IKEv2 connection = R1's crypto map mirror)."""
+    folder = tmp_path / f"{ios_scenario}+{strongswan_scenario}"
+    folder.mkdir()
+    shutil.copytree(data_dir("scenarios") / ios_scenario / "R1", folder / "R1")
+    (folder / "gw2").mkdir()
+    for path in (ROOT / strongswan_scenario / "gw2").iterdir():
+        text, name = path.read_text(encoding="utf-8"), path.name
+        for pattern, replacement in REWRITE:
+            text, name = re.sub(pattern, replacement, text), re.sub(pattern, replacement, name)
+        (folder / "gw2" / name).write_text(text, encoding="utf-8")
+    (folder / "scenario.yaml").write_text(
+        "peer: 10.2.2.1\ndevices: [R1, gw2]\nexpected_first: UNUSED\n", encoding="utf-8"
+    )
+    return folder
+
+
+def test_cisco_and_strongswan_ike_policies_are_compared(tmp_path: Path) -> None:
+    report = analyze_folder(
+        mixed_pair(tmp_path, "phase1-proposal-mismatch", "ike-proposal-mismatch")
+    )
+    assert {d.name: d.platform for d in report.devices} == {"R1": "cisco_ios", "gw2": "strongswan"}
+    first = report.findings[0]
+    assert first.code.value == "PHASE1_PROPOSAL_MISMATCH" and first.device == "R1"
+    assert first.detail["local"]["encryption"] == "aes-256"  # crypto isakmp policy 10 (IOS)
+    assert first.detail["remote"]["encryption"] == "aes-128"  # proposals = aes128-sha1-modp1024
+    assert first.detail["differing"][:3] == ["encryption", "hash", "group"]
+    assert first.fix_device == "gw2"  # the weaker end, fixed in its own words
+    assert "proposals = aes256-sha256-modp2048" in first.fix
+    devices = {e.device for e in first.evidence}
+    assert devices == {"R1", "gw2"}
+
+
+def test_cisco_and_strongswan_transform_sets_are_compared(tmp_path: Path) -> None:
+    report = analyze_folder(mixed_pair(tmp_path, "transform-set-mismatch", "esp-proposal-mismatch"))
+    first = report.findings[0]
+    assert first.code.value == "TRANSFORM_SET_MISMATCH"
+    assert first.detail["local"] == {
+        "name": "TS-AES256",
+        "transforms": ["esp-aes-256", "esp-sha256-hmac"],
+    }
+    assert first.detail["remote"]["transforms"] == ["esp-aes-128", "esp-sha-hmac"]
+    assert first.fix_device == "gw2"
+    assert "esp_proposals = aes256-sha256" in first.fix
+
+
+def test_cisco_and_strongswan_healthy_pair_differs_only_in_pfs_and_lifetime(
+    tmp_path: Path,
+) -> None:
+    report = analyze_folder(mixed_pair(tmp_path, "healthy", "healthy"))
+    codes = [f.code.value for f in report.findings]
+    for code in ("PHASE1_PROPOSAL_MISMATCH", "TRANSFORM_SET_MISMATCH", "PROXY_ID_MISMATCH"):
+        assert code not in codes  # the two platforms' settings are compared and agree
+    pfs = report.findings[0]
+    assert pfs.code.value == "PFS_MISMATCH" and pfs.severity.value == "warning"  # SAs are up
+    assert (pfs.detail["local"], pfs.detail["remote"]) == (None, 14)
+    assert pfs.fix_device == "R1" and "set pfs group14" in pfs.fix
