@@ -255,6 +255,9 @@ class CommandProblem:
     raw: str
     reason: str = ""
     section: str = ""  # the state section left unknown (isakmp_sa, ipsec_sa, ...)
+    #: plan variables the command needed and that could not be derived: the command was
+    #: skipped (never run), not failed; empty for a real failure or an output not collected
+    variables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

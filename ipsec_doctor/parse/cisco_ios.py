@@ -36,8 +36,10 @@ Contract:
   A capture whose outcome is not OK, an output no template parses, a command whose variable
   cannot be derived and a command not collected at all leave the section ``None`` and add a
   :class:`~ipsec_doctor.model.state.CommandProblem` (outcome ``rejected``/``timeout``/
-  ``error``/``unparsed``/``missing``) with the raw text. A sample 2 that was never taken is
-  simply ``None`` (no problem). An output that parses to zero rows is an empty tuple.
+  ``error``/``unparsed``/``missing``) with the raw text; a command skipped because a variable
+  could not be derived names those variables in ``CommandProblem.variables``. A sample 2 that
+  was never taken is simply ``None`` (no problem). An output that parses to zero rows is an
+  empty tuple.
 - Every object carries an :class:`~ipsec_doctor.model.state.Evidence` naming the command as
   run, the sample, the device and the exact line (1-based line number in the raw capture).
 - Normalised vocabulary: IKE encryption ``des``/``3des``/``aes-128``/``aes-192``/``aes-256``;
@@ -978,6 +980,9 @@ class _DeviceParser:
         if capture is None:
             if sample > 1:
                 return None  # a second sample not taken (or sample 1 already reported)
+            underivable: tuple[str, ...] = ()
+            if reason != "not collected":
+                underivable = tuple(v for v in entry.variables if not self.variables.get(v))
             if reason != "not collected" and self.peer:
                 explained = missing_reasons(self._partial, self.peer)
                 missing = [v for v in entry.variables if v in explained]
@@ -990,6 +995,7 @@ class _DeviceParser:
                     raw="",
                     reason=reason,
                     section=plan_id,
+                    variables=underivable,
                 )
             )
             return None
@@ -1095,7 +1101,7 @@ class _DeviceParser:
             reason = "the crypto ACL name could not be derived"
             if self.peer:
                 reason = missing_reasons(state, self.peer).get("crypto_acl", reason)
-            self._missing("crypto_acl", reason)
+            self._missing("crypto_acl", reason, variables=("crypto_acl",))
         state = replace(state, crypto_acl=crypto_acl, crypto_acl_later=crypto_acl_later)
         self._partial = state
         if self.peer:
@@ -1147,7 +1153,7 @@ class _DeviceParser:
     def _in_plan(self, plan_id: str) -> bool:
         return any(entry.id == plan_id for entry in self.platform.commands)
 
-    def _missing(self, plan_id: str, reason: str) -> None:
+    def _missing(self, plan_id: str, reason: str, variables: tuple[str, ...] = ()) -> None:
         if not self._in_plan(plan_id):
             return
         self.problems.append(
@@ -1157,6 +1163,7 @@ class _DeviceParser:
                 raw="",
                 reason=reason,
                 section=plan_id,
+                variables=variables,
             )
         )
 

@@ -1014,10 +1014,23 @@ class _DeviceParser:
                 return found, command, ""
         return None, commands[0], "not collected"
 
-    def _problem(self, command: str, outcome: str, raw: str, reason: str, section: str) -> None:
+    def _problem(
+        self,
+        command: str,
+        outcome: str,
+        raw: str,
+        reason: str,
+        section: str,
+        variables: tuple[str, ...] = (),
+    ) -> None:
         self.problems.append(
             CommandProblem(
-                command=command, outcome=outcome, raw=raw, reason=reason, section=section
+                command=command,
+                outcome=outcome,
+                raw=raw,
+                reason=reason,
+                section=section,
+                variables=variables,
             )
         )
 
@@ -1030,7 +1043,10 @@ class _DeviceParser:
         capture, looked, reason = self.find(entry, sample)
         if capture is None:
             if sample == 1:
-                self._problem(looked, Outcome.MISSING.value, "", reason, plan_id)
+                underivable: tuple[str, ...] = ()
+                if reason != "not collected":
+                    underivable = tuple(v for v in entry.variables if not self.variables.get(v))
+                self._problem(looked, Outcome.MISSING.value, "", reason, plan_id, underivable)
             return _Found()
         if capture.outcome is not Outcome.OK:
             self._problem(

@@ -96,9 +96,17 @@ def _finding_command(finding: Finding) -> tuple[str, str] | None:
 
 
 def unread_gap(finding: Finding, attempted: set[tuple[str, str]]) -> bool:
-    """INSUFFICIENT_DATA that only says a command was not run (yet)."""
+    """INSUFFICIENT_DATA that only says a command was not run (yet); for one that groups the
+    commands skipped for an underivable variable (``detail["commands"]``): none was run."""
     if finding.code is not Code.INSUFFICIENT_DATA:
         return False
+    grouped = finding.detail.get("commands") if isinstance(finding.detail, dict) else None
+    if isinstance(grouped, list) and grouped:
+        device = finding.device
+        commands = [c.get("command") for c in grouped if isinstance(c, dict)]
+        return all(
+            isinstance(c, str) and (device, _norm(c)) not in attempted for c in commands
+        )
     about = _finding_command(finding)
     return about is not None and about not in attempted
 

@@ -8,7 +8,7 @@ from ipaddress import ip_address, ip_network
 from ipsec_doctor.diagnose import diagnose
 from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.findings import Code, Severity, Stage
-from ipsec_doctor.model.state import Evidence, IkePolicy, RouteLookup, TransformSet
+from ipsec_doctor.model.state import CommandProblem, Evidence, IkePolicy, RouteLookup, TransformSet
 
 from .builders import (
     R1_LAN,
@@ -414,3 +414,36 @@ def test_healthy_single_sample() -> None:
     assert codes(found) == [Code.TUNNEL_HEALTHY.value]
     assert found[0].detail["sampled_twice"] is False
     assert found[0].severity is Severity.OK
+
+
+def test_commands_skipped_for_an_underivable_variable_are_one_finding_per_device() -> None:
+    """Five commands skipped because no crypto map entry names the peer are one gap, not
+    five; a refused command beside them keeps its own finding."""
+    why = "no crypto map entry names the peer 10.2.2.1"
+    skipped = tuple(
+        CommandProblem(
+            command=command,
+            outcome="missing",
+            raw="",
+            reason=f"{variable}: {why}" if variable != "crypto_acl" else why,
+            section=section,
+            variables=(variable,),
+        )
+        for command, section, variable in (
+            ("show access-lists {crypto_acl}", "crypto_acl", "crypto_acl"),
+            ("show ip route {remote_lan}", "route_remote_lan", "remote_lan"),
+            ("show interfaces {crypto_interface}", "crypto_interface", "crypto_interface"),
+        )
+    )
+    refused = problem("show crypto engine connections active", "engine_connections")
+    view = local(healthy_view(), engine=None, engine_later=None, problems=(*skipped, refused))
+    found = [f for f in diagnose(view) if f.code is Code.INSUFFICIENT_DATA]
+    assert len(found) == 2
+    grouped = next(f for f in found if f.detail.get("outcome") == "skipped")
+    single = next(f for f in found if f is not grouped)
+    assert grouped.stage is Stage.TRAFFIC  # the earliest stage it leaves unjudged
+    assert grouped.detail["unjudged_stages"] == ["traffic", "routing"]
+    assert [c["command"] for c in grouped.detail["commands"]] == [p.command for p in skipped]
+    assert why in grouped.summary and "3 plan commands skipped" in grouped.summary
+    assert grouped.severity is Severity.INFO and grouped.reference == "traffic.acl"
+    assert single.detail["command"] == refused.command and single.stage is Stage.DATA

@@ -361,6 +361,20 @@ def test_judge_ignores_data_gaps_of_commands_not_run_yet() -> None:
     assert verdict.outcome is Outcome.UNKNOWN and verdict.findings == [mine]
 
 
+def test_a_grouped_gap_of_skipped_commands_is_unread_until_one_of_them_ran() -> None:
+    grouped = _finding(
+        Code.INSUFFICIENT_DATA,
+        "traffic.acl",
+        outcome="skipped",
+        commands=[
+            {"command": "show access-lists {crypto_acl}"},
+            {"command": "show ip route {remote_lan}"},
+        ],
+    )
+    assert unread_gap(grouped, {("R1", "show crypto ipsec transform-set")})
+    assert not unread_gap(grouped, {("R1", "show ip route {remote_lan}")})
+
+
 def test_judge_an_earlier_critical_stage_masks_the_step() -> None:
     phase1 = _finding(Code.PHASE1_PROPOSAL_MISMATCH, "ike.proposal")
     verdict = judge(STEP, _report(phase1), RUN)

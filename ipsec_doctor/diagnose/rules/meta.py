@@ -8,6 +8,15 @@ when it refuses a command and what an offline folder lacks differ while the diag
 same (a live check and `analyze` of the same captures must agree). A device that could not be
 collected at all is one ``warning`` finding at ``prereq`` (everything on it is unjudged), with
 the connection error as evidence, and its single command problems are not repeated.
+
+Commands skipped because a plan variable could not be derived
+(``CommandProblem.variables``; typically no crypto map entry names the peer, so there is no
+crypto ACL, LAN or interface to ask about) are one consequence of one gap: each device gets a
+single ``info`` finding for all of them. Its summary gives the reason(s), its stage is the
+earliest stage they leave unjudged (``detail["unjudged_stages"]`` lists every one), and
+``detail["commands"]`` lists each skipped command with its section, variables, reason, stage
+and strategy step. Real failures (rejected, timeout, error, unparsed, not collected) keep one
+finding per command.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from functools import lru_cache
 from ipsec_doctor.diagnose.context import End, Tunnel
 from ipsec_doctor.diagnose.references import REFERENCES
 from ipsec_doctor.errors import ConfigError
-from ipsec_doctor.model.findings import Code, Finding, Severity, Stage
+from ipsec_doctor.model.findings import STAGE_ORDER, Code, Finding, Severity, Stage
 from ipsec_doctor.model.state import CommandProblem, Evidence
 from ipsec_doctor.platforms.loader import load_platform
 
@@ -125,6 +134,63 @@ def _unreachable(t: Tunnel, end: End) -> Finding:
     )
 
 
+def _reason_text(problem: CommandProblem) -> str:
+    """The reason of a skipped command without its ``variable:`` prefixes."""
+    parts = []
+    for part in (problem.reason or "").split("; "):
+        name, sep, rest = part.partition(": ")
+        parts.append(rest if sep and name in problem.variables else part)
+    return "; ".join(p for p in parts if p)
+
+
+def _skipped_finding(t: Tunnel, end: End, problems: list[CommandProblem]) -> Finding:
+    """One finding for every command of ``end`` skipped for an underivable variable."""
+    commands: list[dict[str, object]] = []
+    reasons: list[str] = []
+    steps: list[tuple[Stage, str]] = []
+    for problem in problems:
+        stage, reference = section_step(end.platform, problem.section)
+        steps.append((stage, reference))
+        reason = _reason_text(problem) or "a variable could not be derived"
+        for item in reason.split("; "):
+            if item not in reasons:
+                reasons.append(item)
+        commands.append(
+            {
+                "command": problem.command,
+                "section": problem.section,
+                "variables": list(problem.variables),
+                "reason": problem.reason,
+                "unjudged_stage": stage.value,
+                "reference": reference,
+            }
+        )
+    order = {stage: index for index, stage in enumerate(STAGE_ORDER)}
+    stage, reference = min(steps, key=lambda step: order.get(step[0], len(order)))
+    stages = sorted({s for s, _ in steps}, key=lambda s: order.get(s, len(order)))
+    names = ", ".join(s.value for s in stages)
+    count = len(problems)
+    what = "command" if count == 1 else "commands"
+    return t.finding(
+        Code.INSUFFICIENT_DATA,
+        end,
+        f"{end.name}: {count} plan {what} skipped because {'its' if count == 1 else 'their'} "
+        f"variables could not be derived ({'; '.join(reasons)}); "
+        f"{names} {'stage' if len(stages) == 1 else 'stages'} not fully judged for "
+        f"{end.peer_label or 'the tunnel'}",
+        detail={
+            "outcome": "skipped",
+            "reason": "; ".join(reasons),
+            "unjudged_stage": stage.value,
+            "unjudged_stages": [s.value for s in stages],
+            "commands": commands,
+        },
+        reference=reference,
+        severity=Severity.INFO,
+        stage=stage,
+    )
+
+
 def insufficient_data(t: Tunnel) -> list[Finding]:
     out: list[Finding] = []
     ends = [t.local] + ([t.remote] if t.remote is not None else [])
@@ -132,5 +198,8 @@ def insufficient_data(t: Tunnel) -> list[Finding]:
         if not end.reachable:
             out.append(_unreachable(t, end))
             continue
-        out.extend(_problem_finding(t, end, p) for p in end.state.problems)
+        skipped = [p for p in end.state.problems if p.variables]
+        out.extend(_problem_finding(t, end, p) for p in end.state.problems if not p.variables)
+        if skipped:
+            out.append(_skipped_finding(t, end, skipped))
     return out
