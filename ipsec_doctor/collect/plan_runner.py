@@ -22,6 +22,15 @@ Contract:
   ``interval=None`` takes one sample only. Two steps that resolve to the same command text
   (``show interfaces {crypto_interface}`` and ``{source_interface}`` naming one interface)
   run it once.
+- Conditions: a step with ``when`` (feature words, see
+  :class:`~ipsec_doctor.model.features.Feature`) runs only on a device that has one of those
+  features. The deriver also reports the device's features (by default
+  ``device_features(state)`` of the parse layer); a feature not reported is unknown. Before a
+  conditional step is decided with a feature still unknown, the pending single-sample steps
+  that precede it in the plan are run (the configuration is read first); a feature that stays
+  unknown runs the step (unknown is not absent). A step whose features are all absent is left
+  out: nothing is recorded for it (no capture, no ``MISSING``), only a progress event saying
+  so, and the converters leave its section out the same way.
 - Every command has its own try/except: a timeout, a refusal or an unexpected error is
   recorded for that command and the plan goes on. A dropped connection triggers one
   :meth:`~ipsec_doctor.collect.base.CommandRunner.reconnect` per device; if that fails, this
@@ -104,6 +113,7 @@ class PlanStep:
     wider: tuple[str, ...] = ()
     read_timeout: float | None = None
     reference: str = ""
+    when: tuple[str, ...] = ()  # feature words: run only on a device that has one of them
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -131,6 +141,9 @@ def steps_from_plan(plan: Any) -> list[PlanStep]:
             continue
         wider = _get(entry, "wider") or ()
         timeout = _get(entry, "read_timeout")
+        when = _get(entry, "when") or ()
+        if isinstance(when, str):
+            when = (when,)
         steps.append(
             PlanStep(
                 id=str(_get(entry, "id") or command),
@@ -139,6 +152,7 @@ def steps_from_plan(plan: Any) -> list[PlanStep]:
                 wider=tuple(str(w) for w in wider),
                 read_timeout=float(timeout) if timeout is not None else None,
                 reference=str(_get(entry, "reference") or ""),
+                when=tuple(str(w) for w in when),
             )
         )
     return steps
@@ -159,6 +173,7 @@ class Derivation:
 
     values: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
+    features: dict[str, bool] = field(default_factory=dict)  # feature word -> present
 
 
 Deriver = Callable[[DeviceCapture, str], Derivation]
@@ -168,7 +183,8 @@ def parse_layer_deriver(capture: DeviceCapture, peer: str) -> Derivation:
     """Default deriver: ``derive_variables(parse_device(capture, peer), peer)`` (parse layer).
 
     If the parse layer offers ``missing_reasons(state, peer) -> dict[str, str]`` in
-    ``ipsec_doctor.parse.derive``, its reasons are used for variables it could not derive.
+    ``ipsec_doctor.parse.derive``, its reasons are used for variables it could not derive;
+    ``device_features(state) -> dict[str, bool]`` gives the device's features.
     """
     parse_module = importlib.import_module("ipsec_doctor.parse")
     derive_module = importlib.import_module("ipsec_doctor.parse.derive")
@@ -180,7 +196,13 @@ def parse_layer_deriver(capture: DeviceCapture, peer: str) -> Derivation:
         found = explain(state, peer)
         if isinstance(found, Mapping):
             reasons = {str(k): str(v) for k, v in found.items()}
-    return Derivation(values=values, reasons=reasons)
+    features: dict[str, bool] = {}
+    decide = getattr(derive_module, "device_features", None)
+    if callable(decide):
+        known = decide(state)
+        if isinstance(known, Mapping):
+            features = {str(k): bool(v) for k, v in known.items()}
+    return Derivation(values=values, reasons=reasons, features=features)
 
 
 class _PlanRun:
@@ -209,6 +231,7 @@ class _PlanRun:
         self.progress = progress
         self.values: dict[str, str] = {"peer": peer, **variables}
         self.reasons: dict[str, str] = {}
+        self.features: dict[str, bool] = {}
         self.derived_at = -1
         self.done: set[int] = set()
         self.first: dict[int, tuple[str, CommandCapture]] = {}
@@ -237,6 +260,45 @@ class _PlanRun:
             if name not in self.values and value:
                 self.values[name] = value
         self.reasons.update(found.reasons)
+        self.features = dict(found.features)
+
+    def applies(self, step: PlanStep) -> bool | None:
+        """Whether ``step`` is meant for this device: True (a feature is present, or the step
+        has no condition), False (all its features are absent), None (not decided yet)."""
+        if not step.when:
+            return True
+        if len(self.device.captures) != self.derived_at:
+            self._derive()
+        known = [self.features.get(word) for word in step.when]
+        if any(value is True for value in known):
+            return True
+        if all(value is False for value in known):
+            return False
+        return None
+
+    def decide(self, index: int) -> bool:
+        """Run step ``index``? Reads what precedes it when its features are still unknown;
+        unknown after that means run. A step left out is marked done and reported."""
+        step = self.steps[index]
+        decision = self.applies(step)
+        if decision is None:
+            self.run_prerequisites(index)
+            decision = self.applies(step)
+        if decision is False:
+            self.done.add(index)
+            if self.progress is not None:
+                self.progress(
+                    ProgressEvent(
+                        self.device.name,
+                        "",
+                        1,
+                        None,
+                        message=f"{step.command}: left out, the device has no "
+                        + " or ".join(step.when),
+                    )
+                )
+            return False
+        return True
 
     def resolve(self, step: PlanStep) -> tuple[str | None, str]:
         """The command text with variables filled, or None and the reason."""
@@ -365,6 +427,9 @@ class _PlanRun:
             step = self.steps[index]
             if index in self.done or step.samples > 1:
                 continue
+            if step.when and self.applies(step) is False:
+                self.decide(index)
+                continue
             command, _ = self.resolve(step)
             if command is not None:
                 self.run_step(index, command)
@@ -374,6 +439,8 @@ class _PlanRun:
         deferred: list[int] = []
         last_first_end: float | None = None
         for index in sampled:
+            if not self.decide(index):
+                continue
             command, _ = self.resolve(self.steps[index])
             if command is None:
                 self.run_prerequisites(index)
@@ -385,6 +452,8 @@ class _PlanRun:
             last_first_end = self.clock.monotonic()
         for index, step in enumerate(self.steps):
             if index in self.done or step.samples > 1:
+                continue
+            if not self.decide(index):
                 continue
             command, reason = self.resolve(step)
             self.done.add(index)

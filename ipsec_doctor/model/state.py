@@ -218,8 +218,34 @@ class TransformSet:
 
 
 @dataclass(frozen=True)
+class TunnelConfig:
+    """A tunnel interface protected by an IPsec profile (route-based VPN: VTI, GRE over IPsec).
+
+    ``mode`` is the tunnel mode as configured (``ipsec ipv4``, ``gre ip`` ...; IOS's default,
+    which the configuration does not print, is ``gre ip``). ``routed`` are the networks whose
+    static routes point into the tunnel (what it carries).
+    """
+
+    name: str
+    ipsec_profile: str
+    destination: IPAddress | None = None
+    source: str = ""  # tunnel source as configured: an interface name or an address
+    mode: str = "gre ip"
+    vrf: str = ""  # vrf forwarding of the tunnel interface (inside VRF)
+    tunnel_vrf: str = ""  # tunnel vrf (front-door VRF of the outer packets)
+    shutdown: bool = False
+    routed: tuple[IPNetwork, ...] = ()
+    evidence: Evidence | None = None  # the "tunnel protection ipsec profile" line
+
+
+@dataclass(frozen=True)
 class ConfigFacts:
-    """What the running configuration says that no show command does (secrets redacted)."""
+    """What the running configuration says that no show command does (secrets redacted).
+
+    ``crypto_map_configured`` / ``ikev1_configured`` / ``ikev2_configured`` say whether crypto
+    map entries, IKEv1 (ISAKMP) and IKEv2 configuration exist (None when a converter does not
+    tell); ``tunnels`` lists the tunnel interfaces protected by an IPsec profile.
+    """
 
     isakmp_enabled: bool | None = None
     ike_daemon_running: bool | None = None
@@ -232,6 +258,14 @@ class ConfigFacts:
     crypto_map_interfaces: dict[str, tuple[str, ...]] = field(default_factory=dict)
     interface_addresses: dict[str, IPInterface] = field(default_factory=dict)
     sources: tuple[Evidence, ...] = ()
+    crypto_map_configured: bool | None = None
+    ikev1_configured: bool | None = None
+    ikev2_configured: bool | None = None
+    tunnels: tuple[TunnelConfig, ...] = ()
+
+    def tunnel(self, name: str) -> TunnelConfig | None:
+        """The protected tunnel interface called ``name`` (exact name), or None."""
+        return next((t for t in self.tunnels if t.name == name), None)
 
 
 @dataclass(frozen=True)

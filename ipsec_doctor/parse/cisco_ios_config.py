@@ -7,12 +7,23 @@ Contract:
   ``hostname``, ``isakmp_disabled``, ``psk`` (address, mask, keyring; never the key),
   ``psk_hostname``, ``nat_keepalive``, ``nat_traversal``, ``nat_t_disabled``, ``dpd``
   (seconds, retry, mode), ``interface`` (name, shutdown, addresses, crypto_map),
-  ``crypto_map_entry`` (name, sequence, peers, acl, transform_sets, pfs_group, lifetime),
-  ``crypto_map_local_address``.
+  ``crypto_map_entry`` (name, sequence, peers, acl, transform_sets, pfs_group, lifetime,
+  ikev2_profile), ``crypto_map_local_address``, ``isakmp_policy`` (priority), ``isakmp_profile``
+  (name), ``ikev2_block`` (block: proposal/policy/keyring/profile, name), ``ipsec_profile``
+  (name, transform_sets, ikev2_profile, isakmp_profile, pfs_group, lifetime_seconds),
+  ``static_route`` (vrf, network, mask, interface, next_hop). IKEv2 keyring peers with a key
+  are ``psk`` rows too (``ikev2`` True; the line quoted is the ``pre-shared-key`` line).
+  ``interface`` rows also carry the tunnel settings (tunnel_source, tunnel_destination,
+  tunnel_mode, tunnel_protection, tunnel_vrf, vrf).
 - :func:`config_facts` turns the rows into :class:`~ipsec_doctor.model.state.ConfigFacts` with
   evidence for every line used. ISAKMP counts as enabled unless ``no crypto isakmp enable`` is
   configured (the IOS default); NAT-T likewise unless ``no crypto ipsec nat-transparency
-  udp-encapsulation``.
+  udp-encapsulation``. IKEv1 counts as configured when ISAKMP policies, keys or profiles exist
+  or a crypto map entry / protected tunnel's IPsec profile names no IKEv2 profile; IKEv2 when a
+  ``crypto ikev2`` block exists or an entry / profile names an IKEv2 profile. A tunnel
+  interface with ``tunnel protection ipsec profile`` becomes a
+  :class:`~ipsec_doctor.model.state.TunnelConfig` with the networks routed into it (static
+  routes naming the interface, or a next hop inside its subnet, in the same VRF).
 - Pre-shared keys never leave this module: rows and facts carry addresses only, and the
   quoted lines have the key replaced by ``<redacted>``.
 """
@@ -20,11 +31,19 @@ Contract:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import ip_address, ip_interface
+from ipaddress import ip_address, ip_interface, ip_network
 from typing import Any
 
-from ipsec_doctor.model.state import ConfigFacts, Evidence, IPAddress, IPInterface
+from ipsec_doctor.model.state import (
+    ConfigFacts,
+    Evidence,
+    IPAddress,
+    IPInterface,
+    IPNetwork,
+    TunnelConfig,
+)
 
 # Sample device line: "hostname R1"
 _HOSTNAME = re.compile(r"^hostname\s+(?P<name>\S+)\s*$")
@@ -85,6 +104,49 @@ _SET_PFS = re.compile(r"^\s+set\s+pfs(?:\s+(?P<group>\S+))?\s*$")
 _SET_LIFETIME = re.compile(
     r"^\s+set\s+security-association\s+lifetime\s+seconds\s+(?P<seconds>\d+)"
 )
+# Sample device line: " set ikev2-profile IKEV2-PROFILE"
+_SET_IKEV2_PROFILE = re.compile(r"^\s+set\s+ikev2-profile\s+(?P<name>\S+)")
+# Sample device line: " set isakmp-profile EZVPN"
+_SET_ISAKMP_PROFILE = re.compile(r"^\s+set\s+isakmp-profile\s+(?P<name>\S+)")
+# Sample device line: "crypto isakmp policy 10"
+_ISAKMP_POLICY = re.compile(r"^crypto\s+isakmp\s+policy\s+(?P<priority>\d+)")
+# Sample device line: "crypto isakmp profile EZVPN"
+_ISAKMP_PROFILE = re.compile(r"^crypto\s+isakmp\s+profile\s+(?P<name>\S+)")
+# Sample device lines: "crypto ikev2 proposal IKEV2-PROP", "crypto ikev2 keyring IKEV2-KEYRING"
+_IKEV2_BLOCK = re.compile(
+    r"^crypto\s+ikev2\s+(?P<block>proposal|policy|keyring|profile)\s+(?P<name>\S+)"
+)
+# Sample device line: " peer R2"  (inside crypto ikev2 keyring)
+_KEYRING_PEER = re.compile(r"^\s+peer\s+(?P<name>\S+)")
+# Sample device lines: "  address 10.2.2.1", "  address 0.0.0.0 0.0.0.0", "  address 2001:DB8::/32"
+_KEYRING_ADDRESS = re.compile(
+    r"^\s+address\s+(?P<address>[0-9A-Fa-f.:]+)(?:/(?P<prefix>\d+))?"
+    r"(?:\s+(?P<mask>\d+\.\d+\.\d+\.\d+))?\s*$"
+)
+# Sample device lines: "  pre-shared-key Sup3rS3cretPSK!", "  pre-shared-key local 6 KEY"
+_KEYRING_V2_PSK = re.compile(r"^\s+pre-shared-key\s+\S")
+# Sample device line: "crypto ipsec profile VTI-PROFILE"
+_IPSEC_PROFILE = re.compile(r"^crypto\s+ipsec\s+profile\s+(?P<name>\S+)")
+# Sample device lines: " tunnel source GigabitEthernet0/0", " tunnel source 10.1.1.1"
+_TUNNEL_SOURCE = re.compile(r"^\s+tunnel\s+source\s+(?P<source>\S+)")
+# Sample device line: " tunnel destination 10.2.2.1"
+_TUNNEL_DESTINATION = re.compile(r"^\s+tunnel\s+destination\s+(?P<destination>[0-9A-Fa-f.:]+)")
+# Sample device line: " tunnel mode ipsec ipv4"  (absent: the default GRE mode)
+_TUNNEL_MODE = re.compile(r"^\s+tunnel\s+mode\s+(?P<mode>.+?)\s*$")
+# Sample device lines: " tunnel protection ipsec profile VTI-PROFILE",
+#   " tunnel protection ipsec profile DMVPN shared"
+_TUNNEL_PROTECTION = re.compile(r"^\s+tunnel\s+protection\s+ipsec\s+profile\s+(?P<profile>\S+)")
+# Sample device line: " tunnel vrf INET"
+_TUNNEL_VRF = re.compile(r"^\s+tunnel\s+vrf\s+(?P<vrf>\S+)")
+# Sample device lines: " vrf forwarding CORP", " ip vrf forwarding CUST-A"
+_VRF_FORWARDING = re.compile(r"^\s+(?:ip\s+)?vrf\s+forwarding\s+(?P<vrf>\S+)")
+# Sample device lines: "ip route 192.168.2.0 255.255.255.0 Tunnel0",
+#   "ip route vrf CORP 192.168.2.0 255.255.255.0 172.16.0.2",
+#   "ip route 0.0.0.0 0.0.0.0 GigabitEthernet0/0 10.1.1.2"
+_STATIC_ROUTE = re.compile(
+    r"^ip\s+route\s+(?:vrf\s+(?P<vrf>\S+)\s+)?(?P<network>\d+\.\d+\.\d+\.\d+)\s+"
+    r"(?P<mask>\d+\.\d+\.\d+\.\d+)\s+(?P<first>\S+)(?:\s+(?P<second>\d+\.\d+\.\d+\.\d+))?"
+)
 
 
 @dataclass
@@ -97,9 +159,11 @@ REDACTED = "<redacted>"
 
 # Sample device lines: "crypto isakmp key 6 FLgBaJHX address 10.2.2.1",
 #   "  pre-shared-key address 10.2.2.1 key cisco123" -> the key word is group "key"
+#   "  pre-shared-key local 6 KEY" (IKEv2 keyring) -> group "key3"
 _KEY_VALUE = re.compile(
     r"^(?P<head>crypto\s+isakmp\s+key\s+(?:[067]\s+)?)(?P<key>\S+)"
     r"|^(?P<head2>\s+pre-shared-key\s+.*?\skey\s+(?:[067]\s+)?)(?P<key2>\S+)"
+    r"|^(?P<head3>\s+pre-shared-key\s+(?:(?:local|remote)\s+)?(?:[067]\s+)?)(?P<key3>\S+)\s*$"
 )
 
 
@@ -109,9 +173,10 @@ def mask_key(line: str) -> str:
     match = _KEY_VALUE.match(line)
     if match is None:
         return line
-    if match["key"] is not None:
-        return line[: match.start("key")] + REDACTED + line[match.end("key") :]
-    return line[: match.start("key2")] + REDACTED + line[match.end("key2") :]
+    for group in ("key", "key2", "key3"):
+        if match[group] is not None:
+            return line[: match.start(group)] + REDACTED + line[match.end(group) :]
+    return line
 
 
 def _row(kind: str, line_no: int, line: str, **values: Any) -> dict[str, Any]:
@@ -129,6 +194,7 @@ def parse_running_config(text: str) -> list[dict[str, Any]]:
         if not line.strip() or line.strip() == "!":
             continue
         if not line[:1].isspace():
+            _flush_keyring_peer(block, rows)
             block = None
             keyring = ""
         if match := _HOSTNAME.match(line):
@@ -145,12 +211,51 @@ def parse_running_config(text: str) -> list[dict[str, Any]]:
                     mask=match["mask"] or "",
                     prefix=match["prefix"] or "",
                     keyring="",
+                    ikev2=False,
                 )
             )
         elif match := _PSK_HOSTNAME.match(line):
             rows.append(_row("psk_hostname", line_no, line, hostname=match["host"]))
         elif match := _KEYRING.match(line):
             keyring = match["name"]
+        elif match := _ISAKMP_POLICY.match(line):
+            rows.append(_row("isakmp_policy", line_no, line, priority=int(match["priority"])))
+        elif match := _ISAKMP_PROFILE.match(line):
+            rows.append(_row("isakmp_profile", line_no, line, name=match["name"]))
+        elif match := _IKEV2_BLOCK.match(line):
+            row = _row("ikev2_block", line_no, line, block=match["block"], name=match["name"])
+            rows.append(row)
+            if match["block"] == "keyring":
+                block = _Block("ikev2_keyring", {"keyring": match["name"], "peer": None})
+        elif match := _IPSEC_PROFILE.match(line):
+            row = _row(
+                "ipsec_profile",
+                line_no,
+                line,
+                name=match["name"],
+                transform_sets=[],
+                ikev2_profile="",
+                isakmp_profile="",
+                pfs_group="",
+                lifetime_seconds=None,
+            )
+            rows.append(row)
+            block = _Block("ipsec_profile", row)
+        elif match := _STATIC_ROUTE.match(line):
+            first, second = match["first"], match["second"]
+            is_address = re.fullmatch(r"\d+\.\d+\.\d+\.\d+", first) is not None
+            rows.append(
+                _row(
+                    "static_route",
+                    line_no,
+                    line,
+                    vrf=match["vrf"] or "",
+                    network=match["network"],
+                    mask=match["mask"],
+                    interface="" if is_address else first,
+                    next_hop=first if is_address else (second or ""),
+                )
+            )
         elif keyring and (match := _KEYRING_PSK.match(line)):
             rows.append(
                 _row(
@@ -161,6 +266,7 @@ def parse_running_config(text: str) -> list[dict[str, Any]]:
                     mask=match["mask"] or "",
                     prefix=match["prefix"] or "",
                     keyring=keyring,
+                    ikev2=False,
                 )
             )
         elif match := _NAT_KEEPALIVE.match(line):
@@ -193,6 +299,16 @@ def parse_running_config(text: str) -> list[dict[str, Any]]:
                 crypto_map="",
                 crypto_map_line_no=0,
                 crypto_map_line="",
+                vrf="",
+                tunnel_source="",
+                tunnel_destination="",
+                tunnel_mode="",
+                tunnel_mode_line_no=0,
+                tunnel_mode_line="",
+                tunnel_protection="",
+                tunnel_protection_line_no=0,
+                tunnel_protection_line="",
+                tunnel_vrf="",
             )
             rows.append(row)
             block = _Block("interface", row)
@@ -219,14 +335,58 @@ def parse_running_config(text: str) -> list[dict[str, Any]]:
                 transform_sets=[],
                 pfs_group="",
                 lifetime_seconds=None,
+                ikev2_profile="",
             )
             rows.append(row)
             block = _Block("crypto_map_entry", row)
         elif block is not None and block.kind == "interface":
             _interface_line(block.row, line, line_no)
-        elif block is not None and block.kind == "crypto_map_entry":
+        elif block is not None and block.kind in ("crypto_map_entry", "ipsec_profile"):
             _map_line(block.row, line)
+        elif block is not None and block.kind == "ikev2_keyring":
+            _keyring_v2_line(block, line, line_no, rows)
+    _flush_keyring_peer(block, rows)
     return rows
+
+
+def _keyring_v2_line(block: _Block, line: str, line_no: int, rows: list[dict[str, Any]]) -> None:
+    """One line of a ``crypto ikev2 keyring``: peers, their addresses and whether a key is set."""
+    if match := _KEYRING_PEER.match(line):
+        _flush_keyring_peer(block, rows)
+        block.row["peer"] = {"name": match["name"], "address": "", "mask": "", "prefix": ""}
+        return
+    peer = block.row.get("peer")
+    if peer is None:
+        return
+    if match := _KEYRING_ADDRESS.match(line):
+        peer.update(
+            address=match["address"], mask=match["mask"] or "", prefix=match["prefix"] or ""
+        )
+    elif _KEYRING_V2_PSK.match(line):
+        peer["psk_line"] = line
+        peer["psk_line_no"] = line_no
+
+
+def _flush_keyring_peer(block: _Block | None, rows: list[dict[str, Any]]) -> None:
+    """Emit the pending IKEv2 keyring peer as a ``psk`` row when it has an address and a key."""
+    if block is None or block.kind != "ikev2_keyring":
+        return
+    peer = block.row.get("peer")
+    block.row["peer"] = None
+    if not peer or not peer.get("address") or not peer.get("psk_line"):
+        return
+    rows.append(
+        _row(
+            "psk",
+            peer["psk_line_no"],
+            peer["psk_line"],
+            address=peer["address"],
+            mask=peer["mask"],
+            prefix=peer["prefix"],
+            keyring=block.row["keyring"],
+            ikev2=True,
+        )
+    )
 
 
 def _interface_line(row: dict[str, Any], line: str, line_no: int) -> None:
@@ -244,6 +404,22 @@ def _interface_line(row: dict[str, Any], line: str, line_no: int) -> None:
         row["crypto_map_line"] = line
     elif _SHUTDOWN.match(line):
         row["shutdown"] = True
+    elif match := _TUNNEL_SOURCE.match(line):
+        row["tunnel_source"] = match["source"]
+    elif match := _TUNNEL_DESTINATION.match(line):
+        row["tunnel_destination"] = match["destination"]
+    elif match := _TUNNEL_MODE.match(line):
+        row.update(tunnel_mode=match["mode"], tunnel_mode_line_no=line_no, tunnel_mode_line=line)
+    elif match := _TUNNEL_PROTECTION.match(line):
+        row.update(
+            tunnel_protection=match["profile"],
+            tunnel_protection_line_no=line_no,
+            tunnel_protection_line=line,
+        )
+    elif match := _TUNNEL_VRF.match(line):
+        row["tunnel_vrf"] = match["vrf"]
+    elif match := _VRF_FORWARDING.match(line):
+        row["vrf"] = match["vrf"]
 
 
 def _map_line(row: dict[str, Any], line: str) -> None:
@@ -257,6 +433,10 @@ def _map_line(row: dict[str, Any], line: str) -> None:
         row["pfs_group"] = match["group"] or "group1"
     elif match := _SET_LIFETIME.match(line):
         row["lifetime_seconds"] = int(match["seconds"])
+    elif match := _SET_IKEV2_PROFILE.match(line):
+        row["ikev2_profile"] = match["name"]
+    elif (match := _SET_ISAKMP_PROFILE.match(line)) and "isakmp_profile" in row:
+        row["isakmp_profile"] = match["name"]
 
 
 def _address(value: str) -> IPAddress | None:
@@ -335,6 +515,13 @@ def config_facts(
             if row["crypto_map"]:
                 map_interfaces.setdefault(row["crypto_map"], []).append(row["name"])
                 sources.append(evidence(row["crypto_map_line_no"], row["crypto_map_line"]))
+            if row["tunnel_protection"]:
+                sources.append(
+                    evidence(row["tunnel_protection_line_no"], row["tunnel_protection_line"])
+                )
+                if row["tunnel_mode_line"]:
+                    sources.append(evidence(row["tunnel_mode_line_no"], row["tunnel_mode_line"]))
+    tunnels = _tunnels(rows, addresses, evidence)
     return ConfigFacts(
         isakmp_enabled=isakmp_enabled,
         psk_peers=tuple(dict.fromkeys(psk_peers)),
@@ -346,4 +533,88 @@ def config_facts(
         crypto_map_interfaces={name: tuple(ifaces) for name, ifaces in map_interfaces.items()},
         interface_addresses=addresses,
         sources=tuple(sources),
+        crypto_map_configured=any(
+            r["kind"] == "crypto_map_entry" or (r["kind"] == "interface" and r["crypto_map"])
+            for r in rows
+        ),
+        ikev1_configured=_ikev1_configured(rows, tunnels),
+        ikev2_configured=_ikev2_configured(rows),
+        tunnels=tunnels,
     )
+
+
+def _ikev2_configured(rows: list[dict[str, Any]]) -> bool:
+    return any(
+        r["kind"] == "ikev2_block"
+        or (r["kind"] in ("crypto_map_entry", "ipsec_profile") and r["ikev2_profile"])
+        for r in rows
+    )
+
+
+def _ikev1_configured(rows: list[dict[str, Any]], tunnels: tuple[TunnelConfig, ...]) -> bool:
+    """ISAKMP policies, profiles or IKEv1 keys, or a map entry / protected tunnel whose IPsec
+    profile names no IKEv2 profile (IOS then negotiates with IKEv1)."""
+    profiles = {r["name"]: r for r in rows if r["kind"] == "ipsec_profile"}
+    for row in rows:
+        kind = row["kind"]
+        if kind in ("isakmp_policy", "isakmp_profile"):
+            return True
+        if kind == "psk" and not row.get("ikev2"):
+            return True
+        if kind == "crypto_map_entry" and not row["ikev2_profile"]:
+            return True
+    for tunnel in tunnels:
+        profile = profiles.get(tunnel.ipsec_profile)
+        if profile is None or not profile["ikev2_profile"]:
+            return True
+    return False
+
+
+def _tunnels(
+    rows: list[dict[str, Any]],
+    addresses: dict[str, IPInterface],
+    evidence: Callable[[int, str], Evidence],
+) -> tuple[TunnelConfig, ...]:
+    """The protected tunnel interfaces, with the networks their static routes send into them."""
+    routes = [r for r in rows if r["kind"] == "static_route"]
+    found: list[TunnelConfig] = []
+    for row in rows:
+        if row["kind"] != "interface" or not row["tunnel_protection"]:
+            continue
+        name = row["name"]
+        own = addresses.get(name)
+        routed: list[IPNetwork] = []
+        for route in routes:
+            if route["vrf"] != row["vrf"]:
+                continue
+            hop = _address(route["next_hop"]) if route["next_hop"] else None
+            into = route["interface"] == name or (
+                not route["interface"]
+                and hop is not None
+                and own is not None
+                and hop.version == own.version
+                and hop in own.network
+            )
+            if not into:
+                continue
+            try:
+                network = ip_network(f"{route['network']}/{route['mask']}", strict=False)
+            except ValueError:
+                continue
+            if network.prefixlen and network not in routed:
+                routed.append(network)
+        found.append(
+            TunnelConfig(
+                name=name,
+                ipsec_profile=row["tunnel_protection"],
+                destination=_address(row["tunnel_destination"]),
+                source=row["tunnel_source"],
+                mode=" ".join(row["tunnel_mode"].split()) or "gre ip",
+                vrf=row["vrf"],
+                tunnel_vrf=row["tunnel_vrf"],
+                shutdown=row["shutdown"],
+                routed=tuple(routed),
+                evidence=evidence(row["tunnel_protection_line_no"], row["tunnel_protection_line"]),
+            )
+        )
+    return tuple(found)

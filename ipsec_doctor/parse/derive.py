@@ -20,6 +20,18 @@ Contract:
                  in a VRF is not in the global table), the interface whose configured
                  address lies in the local LAN
   ============== ==========================================================================
+
+  A route-based entry (a tunnel interface of ``state.config.tunnels`` whose destination is
+  the peer, see :class:`~ipsec_doctor.model.state.TunnelConfig`) has no crypto ACL and any/any
+  selectors: ``crypto_interface`` is the tunnel interface, ``remote_lan`` the first network
+  its static routes send into the tunnel, and ``local_lan`` the network of the first
+  addressed interface that is neither a tunnel, a loopback, the tunnel source nor the
+  interface the peer is reached through (a heuristic: the configuration does not say which
+  LAN the tunnel serves).
+- :func:`device_features` tells which :class:`~ipsec_doctor.model.features.Feature` words the
+  device has, from the running configuration (else, for ``crypto_map`` only, from ``show crypto
+  map``); a word it cannot decide is absent from the result (unknown, so the plan runs the
+  commands meant for it).
 - It is pure: it reads the state and never raises on missing or odd data.
 - Crypto map entries come from ``state.crypto_maps``, or, when that section is unknown, from
   ``state.extras["config_crypto_maps"]`` (the running configuration's crypto map entries, as
@@ -30,13 +42,18 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 
+from ipsec_doctor.model.features import Feature
 from ipsec_doctor.model.state import (
     CryptoMapEntry,
     DeviceState,
     IPAddress,
     IPInterface,
     IPNetwork,
+    TunnelConfig,
 )
+
+# Sample interface names: "Tunnel0", "Virtual-Template1", "Virtual-Access3", "Loopback0"
+_NOT_A_LAN = ("tunnel", "virtual-", "loopback", "null", "nve")
 
 
 def _peer_address(peer: str) -> IPAddress | None:
@@ -80,7 +97,13 @@ def derive_variables(state: DeviceState, peer: str) -> dict[str, str]:
     entries = _entries_for(state, address)
     local: IPNetwork | None = None
     remote: IPNetwork | None = None
-    if entries:
+    tunnel = _tunnel_of(state, entries[0]) if entries else None
+    if tunnel is not None:
+        values["crypto_interface"] = tunnel.name
+        if tunnel.routed:
+            remote = tunnel.routed[0]
+        local = _local_lan_guess(state, tunnel)
+    elif entries:
         entry = entries[0]
         if entry.acl:
             values["crypto_acl"] = entry.acl
@@ -103,7 +126,7 @@ def derive_variables(state: DeviceState, peer: str) -> dict[str, str]:
             if interfaces:
                 values["crypto_interface"] = interfaces[0]
                 break
-    if local is None or remote is None:
+    if tunnel is None and (local is None or remote is None):
         for sa in state.ipsec_sas_for(address) or ():
             if local is None:
                 local = sa.local_selector
@@ -125,6 +148,56 @@ def derive_variables(state: DeviceState, peer: str) -> dict[str, str]:
         if owner:
             values["source_interface"] = owner
     return values
+
+
+def tunnel_of(state: DeviceState, entry: CryptoMapEntry) -> TunnelConfig | None:
+    """The protected tunnel interface ``entry`` stands for (route-based), or None."""
+    return _tunnel_of(state, entry)
+
+
+def _tunnel_of(state: DeviceState, entry: CryptoMapEntry) -> TunnelConfig | None:
+    if state.config is None or entry.acl:
+        return None
+    for name in entry.interfaces:
+        tunnel = state.config.tunnel(name)
+        if tunnel is not None and (tunnel.destination is None or tunnel.destination in entry.peers):
+            return tunnel
+    return None
+
+
+def _local_lan_guess(state: DeviceState, tunnel: TunnelConfig) -> IPNetwork | None:
+    """The network of the first addressed interface that could be the LAN behind ``tunnel``."""
+    if state.config is None:
+        return None
+    source = tunnel.source.lower()
+    route = state.routes.get("route_peer")
+    hops = route.next_hops if route is not None else ()
+    for name, address in state.config.interface_addresses.items():
+        if name.lower().startswith(_NOT_A_LAN) or name.lower() == source:
+            continue
+        if str(address.ip) == tunnel.source or any(h in address.network for h in hops):
+            continue
+        if route is not None and any(i.lower() == name.lower() for i in route.interfaces):
+            continue
+        return address.network
+    return None
+
+
+def device_features(state: DeviceState) -> dict[str, bool]:
+    """Feature word -> whether the device has it (see the module docstring); unknown: absent."""
+    found: dict[str, bool] = {}
+    cfg = state.config
+    if cfg is not None and cfg.crypto_map_configured is not None:
+        found[Feature.CRYPTO_MAP.value] = cfg.crypto_map_configured
+        found[Feature.TUNNEL_PROTECTION.value] = bool(cfg.tunnels)
+    elif state.crypto_maps is not None:
+        # "Tunnel0-head-0" entries are the ones IOS makes for tunnel protection
+        found[Feature.CRYPTO_MAP.value] = any("-head-" not in e.name for e in state.crypto_maps)
+    if cfg is not None and cfg.ikev1_configured is not None:
+        found[Feature.IKEV1.value] = cfg.ikev1_configured
+    if cfg is not None and cfg.ikev2_configured is not None:
+        found[Feature.IKEV2.value] = cfg.ikev2_configured
+    return found
 
 
 def _interface_in(state: DeviceState, network: IPNetwork) -> str:
@@ -155,7 +228,18 @@ def missing_reasons(state: DeviceState, peer: str) -> dict[str, str]:
         reason = f"no crypto map entry names the peer {peer}"
     else:
         reason = ""
+    tunnel = _tunnel_of(state, entries[0]) if entries else None
+    if tunnel is not None:
+        reasons["crypto_acl"] = (
+            f"the entry for {peer} is the route-based tunnel {tunnel.name}: no crypto ACL"
+        )
+        reason = reason or (
+            f"{tunnel.name} is route-based: its selectors are any/any and no route into it "
+            "or no LAN interface names the LANs"
+        )
     for name in ("crypto_acl", "crypto_interface", "local_lan", "remote_lan"):
+        if name in reasons:
+            continue
         if name not in values:
             reasons[name] = (
                 reason

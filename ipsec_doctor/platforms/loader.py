@@ -9,8 +9,12 @@ Contract:
   name and the key path at fault (``cisco_ios.yaml: commands[3]: unknown key 'sampels'``).
 - Plan entries (:class:`PlanCommand`): ``id`` and ``command`` are required; ``samples``
   (>= 1), ``wider`` (list of commands whose output contains the answer), ``reference`` (the
-  strategy step id), ``privileged``, ``intrusive``, ``read_timeout``, ``description`` are
-  optional; unknown keys are errors (typos must not pass silently).
+  strategy step id), ``privileged``, ``intrusive``, ``read_timeout``, ``description`` and
+  ``when`` are optional; unknown keys are errors (typos must not pass silently). ``when`` is a
+  feature word of :class:`~ipsec_doctor.model.features.Feature` (``crypto_map``,
+  ``tunnel_protection``, ``ikev1``, ``ikev2``) or a list of them: the command is meant only for
+  devices that have one of them (run when present or not yet known, left out when absent; see
+  :mod:`ipsec_doctor.collect.plan_runner`). An unknown word is an error.
 - Unknown top-level keys of the platform file are kept in :attr:`Platform.extra` for the
   layers that own them (redaction, failure indicators, prompts ...).
 - Log signatures (:class:`LogSignature`): ``event`` (a :class:`~ipsec_doctor.model.events.Event`
@@ -39,6 +43,7 @@ import yaml
 
 from ipsec_doctor.errors import ConfigError
 from ipsec_doctor.model.events import Event
+from ipsec_doctor.model.features import Feature
 from ipsec_doctor.model.findings import Code
 from ipsec_doctor.model.lookup import match_pattern
 from ipsec_doctor.resources import data_dir
@@ -60,6 +65,7 @@ _COMMAND_KEYS = frozenset(
         "intrusive",
         "read_timeout",
         "description",
+        "when",
     }
 )
 _SIGNATURE_KEYS = frozenset({"event", "regex", "detail", "name"})
@@ -92,6 +98,7 @@ class PlanCommand:
     intrusive: bool = False
     read_timeout: float | None = None
     description: str = ""
+    when: tuple[str, ...] = ()  # Feature values: run only on devices with one of them
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -206,6 +213,20 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
+def _when(value: Any, where: str) -> tuple[str, ...]:
+    """``when:`` as a tuple of feature words (a single word or a list of them)."""
+    if value is None:
+        return ()
+    words = [value] if isinstance(value, str) else value
+    if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words):
+        raise _fail(where, f"expected a feature or a list of features, got {value!r}")
+    known = {f.value for f in Feature}
+    for word in words:
+        if word not in known:
+            raise _fail(where, f"unknown feature {word!r} (known: {', '.join(sorted(known))})")
+    return tuple(dict.fromkeys(words))
+
+
 def _parse_command(entry: Any, where: str) -> PlanCommand:
     data = _mapping(entry, where)
     unknown = sorted(set(data) - _COMMAND_KEYS)
@@ -232,6 +253,7 @@ def _parse_command(entry: Any, where: str) -> PlanCommand:
         if read_timeout is None
         else _number(read_timeout, f"{where}.read_timeout"),
         description=_string(data.get("description"), f"{where}.description", required=False),
+        when=_when(data.get("when"), f"{where}.when"),
     )
 
 
