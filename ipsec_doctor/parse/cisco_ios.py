@@ -28,10 +28,32 @@ Contract:
   engine_configuration ``extras["crypto_engine"]`` when the plan has this id: ``{type, name,
                        slot, state, evidence: [Evidence], engines: [...]}`` (the hardware
                        engine if any); IOS prints no failure counter here
+  ikev2_sa             added to ``ike_sas`` / ``ike_sas_later`` (``ike_version`` 2; READY ->
+                       established, see :mod:`ipsec_doctor.parse.cisco_ios_ikev2`)
+  ikev2_proposal,      added to ``ike_policies``: the proposals the IKEv2 policies offer, one
+  ikev2_policy,        policy per algorithm combination, authentication and lifetime from the
+  ikev2_profile        IKEv2 profile that serves the peer
+  ipsec_profile,       with the configuration's protected tunnel interfaces: one
+  running_config       route-based ``crypto_maps`` entry per tunnel (IPsec profile name,
+                       tunnel number, destination as peer, any/any or GRE host selectors,
+                       ``interfaces=(Tunnel0,)``); the configuration's ``crypto ipsec
+                       profile`` blocks stand in when the show command was not read
+  crypto_session       ``extras["crypto_sessions"]``: the ``show crypto session detail``
+                       rows for the peer (``interface``, ``status``, ``evidence``)
   ==================== ==============================================================
 
+  Sections of the IKEv1 and IKEv2 families combine: ``ike_sas`` is unknown only when every
+  family the device has is unknown. A plan command whose ``when`` features the device lacks
+  (:func:`~ipsec_doctor.parse.derive.device_features`) is not expected: its section stays
+  ``None`` (or takes what the other family gives) and no problem is recorded.
+
   ``extras`` also holds ``variables`` (the plan variables derived for the peer),
-  ``source_interface`` / ``crypto_interface`` (when derived) and ``config_crypto_maps``.
+  ``source_interface`` / ``crypto_interface`` (when derived), ``config_crypto_maps`` (the
+  configuration's crypto map entries and the route-based entries), ``features`` (the
+  device's feature words), and for the peer: ``route_based`` (True when the entries naming it
+  are protected tunnel interfaces, False for crypto map entries), ``tunnel_interface`` (the
+  tunnel's name), ``ike_version`` (2 when its crypto map entry or IPsec profile names an IKEv2
+  profile, else 1) and ``nat_in_path`` (True when an IKEv2 SA with it detected NAT).
 
   A capture whose outcome is not OK, an output no template parses, a command whose variable
   cannot be derived and a command not collected at all leave the section ``None`` and add a
@@ -92,7 +114,21 @@ from ipsec_doctor.model.state import (
     TransformSet,
 )
 from ipsec_doctor.parse.cisco_ios_config import config_facts, parse_running_config
-from ipsec_doctor.parse.derive import derive_variables, missing_reasons
+from ipsec_doctor.parse.cisco_ios_ikev2 import (
+    Proposal,
+    ike_policies,
+    ikev2_authentication,
+    ikev2_status,
+    offered_proposals,
+    profile_matches,
+    proposal_from_row,
+    route_based_entries,
+)
+from ipsec_doctor.parse.derive import (
+    derive_variables,
+    device_features,
+    missing_reasons,
+)
 from ipsec_doctor.parse.logs import classify_lines, split_log_lines
 from ipsec_doctor.parse.textfsm_parser import clean_output, parse_output
 from ipsec_doctor.platforms.loader import PlanCommand, Platform, load_platform
@@ -821,6 +857,113 @@ def _build_engine_configuration(
     return {**chosen, "engines": [{k: v for k, v in e.items() if k != "evidence"} for e in engines]}
 
 
+def _build_ikev2_sas(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> tuple[IkeSa, ...]:
+    result: list[IkeSa] = []
+    for row in rows:
+        remote = _address(row.get("remote", ""))
+        if remote is None:
+            raise ParseError(f"show crypto ikev2 sa: bad remote address {row.get('remote')!r}")
+        tunnel_id, status = str(row["tunnel_id"]), str(row.get("status", ""))
+        # Sample device line: "1     10.1.1.1/500     10.2.2.1/500     none/none     READY"
+        wide = rf"^\s*{re.escape(tunnel_id)}\s+\S+/\d+\s+{re.escape(str(row['remote']))}/"
+        # Sample device line: "3          none/none             READY"  (IPv6 layout)
+        narrow = rf"^\s*{re.escape(tunnel_id)}\s+\S+/\S+\s+{re.escape(status)}\s*$"
+        found = lines.evidence(wide, advance=False, wrap=False)
+        source = lines.evidence(wide if found.line else narrow)
+        spis = tuple(
+            s.upper()
+            for s in (str(row.get("local_spi", "")), str(row.get("remote_spi", "")))
+            if s and set(s) != {"0"}
+        )
+        established = ikev2_status(status, str(row.get("status_description", "")))
+        result.append(
+            IkeSa(
+                peer=remote,
+                local=_address(row.get("local", "")),
+                state=status,
+                status=established,
+                ike_version=2,
+                conn_id=_opt_int(tunnel_id),
+                active=None,
+                established_seconds=_opt_int(row.get("active_time", ""))
+                if established is IkeStatus.ESTABLISHED
+                else None,
+                spis=spis,
+                source=source,
+            )
+        )
+    return tuple(result)
+
+
+def _build_ikev2_proposals(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> tuple[Proposal, ...]:
+    # Sample device line: " IKEv2 proposal: IKEV2-PROP "
+    return tuple(
+        proposal_from_row(
+            row, lines.evidence(rf"IKEv2\s+proposal\s*:\s*{re.escape(str(row['name']))}\s*$")
+        )
+        for row in rows
+    )
+
+
+def _build_named_rows(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> tuple[dict[str, Any], ...]:
+    """The rows as they are, each with ``evidence``: the line naming it (IKEv2 policies and
+    profiles). Sample device lines: " IKEv2 policy : IKEV2-POLICY", "IKEv2 profile: PROF"."""
+    return tuple(
+        {
+            **row,
+            "evidence": lines.evidence(
+                rf"IKEv2\s+(?:policy|profile)\s*:\s*{re.escape(str(row['name']))}\s*$"
+            ),
+        }
+        for row in rows
+    )
+
+
+def _build_ipsec_profiles(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> dict[str, dict[str, Any]]:
+    """IPsec profile name -> ``transform_sets``, ``pfs_group``, ``lifetime_seconds``,
+    ``lifetime_kilobytes``, ``ikev2_profile``, ``evidence`` (the "IPSEC profile NAME" line)."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        name = str(row["name"])
+        found[name] = {
+            "transform_sets": [str(s) for s in row.get("transform_sets") or []],
+            "pfs_group": pfs_group(str(row.get("pfs", "")), str(row.get("pfs_group", ""))),
+            "lifetime_seconds": _opt_int(row.get("lifetime_seconds", "")),
+            "lifetime_kilobytes": _opt_int(row.get("lifetime_kb", "")),
+            "ikev2_profile": str(row.get("ikev2_profile", "")),
+            # Sample device line: "IPSEC profile VTI-PROFILE"
+            "evidence": lines.evidence(rf"^\s*IPSEC\s+profile\s+{re.escape(name)}\s*$"),
+        }
+    return found
+
+
+def _build_sessions(
+    rows: list[dict[str, Any]], lines: _Lines, ctx: _Context
+) -> tuple[dict[str, Any], ...]:
+    """``show crypto session detail`` rows: interface, peer, status, active SAs, evidence."""
+    result: list[dict[str, Any]] = []
+    for row in rows:
+        # Sample device lines: "Interface: Tunnel0", "Session status: UP-ACTIVE"
+        lines.evidence(rf"^\s*Interface:\s+{re.escape(str(row['interface']))}\s*$")
+        status = lines.evidence(rf"^\s*Session\s+status:\s+{re.escape(str(row['session_status']))}")
+        result.append(
+            {
+                "interface": row["interface"],
+                "peer": row.get("peer", ""),
+                "status": row["session_status"],
+                "active_sas": _opt_int(row.get("active_sa", "")),
+                "evidence": status,
+            }
+        )
+    return tuple(result)
+
+
 Builder = Callable[[list[dict[str, Any]], _Lines, _Context], Any]
 
 #: plan id -> section builder (the running configuration and the log have their own path).
@@ -839,6 +982,12 @@ BUILDERS: dict[str, Builder] = {
     "route_remote_lan": _build_route,
     "source_interface": _build_interface,
     "crypto_interface": _build_interface,
+    "ikev2_sa": _build_ikev2_sas,
+    "ikev2_proposal": _build_ikev2_proposals,
+    "ikev2_policy": _build_named_rows,
+    "ikev2_profile": _build_named_rows,
+    "ipsec_profile": _build_ipsec_profiles,
+    "crypto_session": _build_sessions,
 }
 
 #: every plan id this converter understands
@@ -947,6 +1096,11 @@ class _DeviceParser:
         self.ctx = _Context(peer=_address(peer) if peer else None, platform=platform)
         self.wider = platform.wider_patterns()
         self._partial = DeviceState(name=capture.name, platform=capture.platform)
+        self.features: dict[str, bool] = {}  # what the device has (plan `when` words)
+
+    def left_out(self, entry: PlanCommand) -> bool:
+        """The plan command is meant for features this device does not have (not expected)."""
+        return bool(entry.when) and all(self.features.get(w) is False for w in entry.when)
 
     # -- finding captures ------------------------------------------------------------------
     def _candidates(self, entry: PlanCommand) -> tuple[list[str], str]:
@@ -976,6 +1130,8 @@ class _DeviceParser:
             entry = self.platform.command(plan_id)
         except ConfigError:  # the plan has no such command: nothing to read, nothing to report
             return None
+        if self.left_out(entry):
+            return None  # not meant for this device: not run, nothing to report
         capture, looked, reason = self.find(entry, sample)
         if capture is None:
             if sample > 1:
@@ -1048,6 +1204,7 @@ class _DeviceParser:
         self.ctx = replace(self.ctx, reference_time=clock)
         config = self.section("running_config")
         config_maps: tuple[CryptoMapEntry, ...] = ()
+        config_rows: list[dict[str, Any]] = []
         hostname = capture.hostname
         if config is not None:
             config_rows = self._config_rows()
@@ -1056,15 +1213,52 @@ class _DeviceParser:
                 (r["name"] for r in config_rows if r["kind"] == "hostname"), ""
             )
             self.ctx = replace(self.ctx, config_map_interfaces=config.crypto_map_interfaces)
-        crypto_maps = self.section("crypto_map")
+        self.features = device_features(
+            DeviceState(name=capture.name, platform=capture.platform, config=config)
+        )
+        shown_maps = self.section("crypto_map")
+        if config is None and shown_maps is not None:
+            self.features = device_features(
+                DeviceState(name=capture.name, platform=capture.platform, crypto_maps=shown_maps)
+            )
+        ipsec_profiles = self.section("ipsec_profile")
+        if ipsec_profiles is None and config is not None:
+            ipsec_profiles = _config_ipsec_profiles(config_rows)
+        route_entries = route_based_entries(config, ipsec_profiles or {}) if config else ()
+        config_maps = (*config_maps, *route_entries)
+        crypto_maps: tuple[CryptoMapEntry, ...] | None = None
+        if shown_maps is not None:
+            # IOS shows tunnel protection as "Tunnel0-head-0" maps: the route-based entries
+            # made from the configuration say the same, with the IPsec profile's name
+            crypto_maps = (
+                *(e for e in shown_maps if not (route_entries and _TUNNEL_HEAD.match(e.name))),
+                *route_entries,
+            )
+        elif route_entries or self.left_out(self.platform.command("crypto_map")):
+            crypto_maps = route_entries
         ipsec_sas = self.section("ipsec_sa")
         ipsec_sas_later = self.section("ipsec_sa", 2)
         self.own_addresses(config, ipsec_sas)
-        ike_sas = self.section("isakmp_sa")
-        ike_sas_later = self.section("isakmp_sa", 2)
+        v1_sas, v1_later = self.section("isakmp_sa"), self.section("isakmp_sa", 2)
+        v2_sas, v2_later = self.section("ikev2_sa"), self.section("ikev2_sa", 2)
+        ike_sas = _combine(v1_sas, v2_sas)
+        ike_sas_later = (
+            None
+            if (v1_sas is not None and v1_later is None)
+            or (v2_sas is not None and v2_later is None)
+            else _combine(v1_later, v2_later)
+        )
         engine = self.section("engine_connections")
         engine_later = self.section("engine_connections", 2)
-        policies = self.section("isakmp_policy")
+        peer_entries = [
+            e
+            for e in (crypto_maps if crypto_maps is not None else config_maps)
+            if self.ctx.peer is not None and self.ctx.peer in e.peers
+        ]
+        policies = _combine(
+            self.section("isakmp_policy"),
+            self._ikev2_policies(peer_entries, ipsec_profiles or {}, config_rows),
+        )
         transform_sets = self.section("transform_sets")
 
         state = DeviceState(
@@ -1084,6 +1278,7 @@ class _DeviceParser:
             config=config,
             extras={"config_crypto_maps": config_maps} if config is not None else {},
         )
+        peer_extras = _peer_extras(peer_entries, route_entries, ipsec_profiles or {}, config_rows)
 
         self._partial = state
         # crypto ACL: only the ACLs the relevant crypto map entries name
@@ -1134,6 +1329,13 @@ class _DeviceParser:
         for name in ("source_interface", "crypto_interface"):
             if self.variables.get(name):
                 extras[name] = self.variables[name]
+        extras["features"] = dict(self.features)
+        extras.update(peer_extras)
+        sessions = self.section("crypto_session")
+        if sessions is not None:
+            extras["crypto_sessions"] = [
+                s for s in sessions if self.ctx.peer is None or _address(s["peer"]) == self.ctx.peer
+            ]
 
         logs = None
         unclassified: tuple[Evidence, ...] = ()
@@ -1153,8 +1355,31 @@ class _DeviceParser:
     def _in_plan(self, plan_id: str) -> bool:
         return any(entry.id == plan_id for entry in self.platform.commands)
 
+    def _ikev2_policies(
+        self,
+        peer_entries: Sequence[CryptoMapEntry],
+        ipsec_profiles: Mapping[str, Mapping[str, Any]],
+        config_rows: list[dict[str, Any]],
+    ) -> tuple[IkePolicy, ...] | None:
+        """The IKE policies IKEv2 offers (None when the proposals are unknown)."""
+        proposals = self.section("ikev2_proposal")
+        policies = self.section("ikev2_policy")
+        profiles = self.section("ikev2_profile")
+        if proposals is None:
+            return None
+        profile = _ikev2_profile_for(
+            profiles or (),
+            self.ctx.peer,
+            _ikev2_profile_names(peer_entries, ipsec_profiles, config_rows),
+        )
+        authentication = (
+            ikev2_authentication(str(profile.get("local_auth", ""))) if profile else "pre-share"
+        )
+        lifetime = _opt_int(profile.get("lifetime", "")) if profile else None
+        return ike_policies(offered_proposals(proposals, policies), authentication, lifetime)
+
     def _missing(self, plan_id: str, reason: str, variables: tuple[str, ...] = ()) -> None:
-        if not self._in_plan(plan_id):
+        if not self._in_plan(plan_id) or self.left_out(self.platform.command(plan_id)):
             return
         self.problems.append(
             CommandProblem(
@@ -1174,6 +1399,91 @@ class _DeviceParser:
             return []
         text, _offset = _prepare(capture)
         return parse_running_config(text)
+
+
+# Sample crypto map names IOS makes for tunnel protection: "Tunnel0-head-0", "Tunnel10-head-1"
+_TUNNEL_HEAD = re.compile(r"^\S+-head-\d+$")
+
+
+def _combine(
+    first: tuple[Any, ...] | None, second: tuple[Any, ...] | None
+) -> tuple[Any, ...] | None:
+    """Two families of one section (IKEv1 + IKEv2): unknown only when both are."""
+    if first is None and second is None:
+        return None
+    return (*(first or ()), *(second or ()))
+
+
+def _config_ipsec_profiles(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The configuration's ``crypto ipsec profile`` blocks, in the shape of
+    ``_build_ipsec_profiles`` (IOS's default lifetime where none is set)."""
+    return {
+        str(row["name"]): {
+            "transform_sets": list(row["transform_sets"]),
+            "pfs_group": row["pfs_group"],
+            "lifetime_seconds": row["lifetime_seconds"],
+            "lifetime_kilobytes": None,
+            "ikev2_profile": row["ikev2_profile"],
+            "evidence": None,
+        }
+        for row in rows
+        if row["kind"] == "ipsec_profile"
+    }
+
+
+def _ikev2_profile_names(
+    entries: Sequence[CryptoMapEntry],
+    ipsec_profiles: Mapping[str, Mapping[str, Any]],
+    config_rows: list[dict[str, Any]],
+) -> list[str]:
+    """The IKEv2 profiles the peer's entries name (IPsec profile or crypto map entry)."""
+    names: list[str] = []
+    for entry in entries:
+        profile = ipsec_profiles.get(entry.name)
+        if profile is not None and entry.interfaces and not entry.acl:
+            names.append(str(profile.get("ikev2_profile") or ""))
+        for row in config_rows:
+            if (
+                row["kind"] == "crypto_map_entry"
+                and row["name"] == entry.name
+                and row["sequence"] == entry.sequence
+            ):
+                names.append(str(row["ikev2_profile"]))
+    return [n for n in names if n]
+
+
+def _ikev2_profile_for(
+    profiles: Sequence[Mapping[str, Any]], peer: IPAddress | None, named: Sequence[str]
+) -> Mapping[str, Any] | None:
+    """The IKEv2 profile serving ``peer``: the one its entry names, else the one whose
+    remote identity covers it, else the only one."""
+    for name in named:
+        for profile in profiles:
+            if profile.get("name") == name:
+                return profile
+    if peer is not None:
+        for profile in profiles:
+            if profile_matches(profile, peer):
+                return profile
+    return profiles[0] if len(profiles) == 1 else None
+
+
+def _peer_extras(
+    entries: Sequence[CryptoMapEntry],
+    route_entries: Sequence[CryptoMapEntry],
+    ipsec_profiles: Mapping[str, Mapping[str, Any]],
+    config_rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """``route_based``, ``tunnel_interface`` and ``ike_version`` for the checked peer."""
+    if not entries:
+        return {}
+    routed = [e for e in entries if e in route_entries]
+    extras: dict[str, Any] = {"route_based": len(routed) == len(entries)}
+    if routed:
+        extras["tunnel_interface"] = routed[0].interfaces[0]
+    versions = [2 if _ikev2_profile_names([e], ipsec_profiles, config_rows) else 1 for e in entries]
+    extras["ike_version"] = versions[0]
+    return extras
 
 
 def _config_map_entries(

@@ -86,29 +86,34 @@ def step_stage(step: Step) -> Stage | None:
     return min(stages, key=_CHAIN.index) if stages else None
 
 
-def _finding_command(finding: Finding) -> tuple[str, str] | None:
-    """(device, command) an INSUFFICIENT_DATA finding is about, if it is about one command."""
-    command = finding.detail.get("command") if isinstance(finding.detail, dict) else None
-    if not isinstance(command, str) or not command:
-        return None
-    device = finding.evidence[0].device if finding.evidence else ""
-    return device or finding.device, _norm(command)
+def finding_commands(finding: Finding) -> list[tuple[str, str]] | None:
+    """(device, command) pairs an INSUFFICIENT_DATA finding is about; None if not about commands.
+
+    One command (``detail["command"]``), or the commands skipped together for an underivable
+    plan variable (``detail["commands"]``, each with its ``command``).
+    """
+    detail = finding.detail if isinstance(finding.detail, dict) else {}
+    device = (finding.evidence[0].device if finding.evidence else "") or finding.device
+    command = detail.get("command")
+    if isinstance(command, str) and command:
+        return [(device, _norm(command))]
+    grouped = detail.get("commands")
+    if isinstance(grouped, list):
+        found = [
+            (device, _norm(item["command"]))
+            for item in grouped
+            if isinstance(item, dict) and isinstance(item.get("command"), str)
+        ]
+        return found or None
+    return None
 
 
 def unread_gap(finding: Finding, attempted: set[tuple[str, str]]) -> bool:
-    """INSUFFICIENT_DATA that only says a command was not run (yet); for one that groups the
-    commands skipped for an underivable variable (``detail["commands"]``): none was run."""
+    """INSUFFICIENT_DATA that only says commands were not run (yet): none of them was run."""
     if finding.code is not Code.INSUFFICIENT_DATA:
         return False
-    grouped = finding.detail.get("commands") if isinstance(finding.detail, dict) else None
-    if isinstance(grouped, list) and grouped:
-        device = finding.device
-        commands = [c.get("command") for c in grouped if isinstance(c, dict)]
-        return all(
-            isinstance(c, str) and (device, _norm(c)) not in attempted for c in commands
-        )
-    about = _finding_command(finding)
-    return about is not None and about not in attempted
+    about = finding_commands(finding)
+    return about is not None and not any(item in attempted for item in about)
 
 
 @dataclass
@@ -128,9 +133,9 @@ def judge(step: Step, report: Report, runs: list[CommandRun]) -> Verdict:
     mine: list[Finding] = []
     for finding in report.findings:
         if finding.code is Code.INSUFFICIENT_DATA:
-            about = _finding_command(finding)
-            if about is not None:
-                if about in ran:
+            about = finding_commands(finding)
+            if about is not None:  # a gap about commands: this step's if it ran one of them
+                if any(item in ran for item in about):
                     mine.append(finding)
                 continue
         if finding.reference in step.references or finding.code in step.confirms:

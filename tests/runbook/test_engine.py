@@ -457,3 +457,16 @@ def test_the_runbook_concludes_what_analyze_finds(tmp_path: Path, name: str) -> 
     else:
         assert conclusion.root_cause is not None, [v.step.id for v in run.visits]
         assert conclusion.root_cause.code.value == expected
+
+
+def test_judge_a_grouped_gap_belongs_to_the_step_that_ran_one_of_its_commands() -> None:
+    grouped = _finding(
+        Code.INSUFFICIENT_DATA,
+        "traffic.acl",
+        outcome="skipped",
+        commands=[{"command": "show access-lists {crypto_acl}"}],
+    )
+    assert judge(STEP, _report(grouped), RUN).outcome is Outcome.CLEAR  # not this step's
+    ran = [CommandRun("R1", "show access-lists {crypto_acl}", 1, "missing", error="no ACL")]
+    verdict = judge(STEP, _report(grouped), ran)
+    assert verdict.outcome is Outcome.UNKNOWN and verdict.findings == [grouped]
