@@ -662,7 +662,10 @@ def run_audit(
             previous_addresses,
         )
         if stale:
-            state.notes.append(f"runs {', '.join(map(str, stale))} had been interrupted")
+            state.notes.append(
+                f"run(s) {', '.join(map(str, stale))} had been interrupted; the devices they "
+                "finished are kept"
+            )
         processes = options.processes or auto_processes(len(hosts), options.workers)
         processes = max(1, min(processes, len(hosts), options.workers))
         collection: _Collection | None = None
