@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from ipaddress import ip_address
-from typing import Any
 
 from nornir.core.task import Result, Task
 
@@ -473,14 +472,3 @@ def _failed(name: str, platform: str, host: str, message: str, known: Sequence[s
 def failed_device(name: str, platform: str, host: str, message: str) -> DeviceAudit:
     """A device the audit could not collect (used when a worker process dies)."""
     return _failed(name, platform, host, message, ())
-
-
-def summary(audit: DeviceAudit) -> dict[str, Any]:
-    """A short, log-friendly description of a device result."""
-    return {
-        "device": audit.name,
-        "error": audit.error,
-        "tunnels": [t.ref.peer for t in audit.tunnels],
-        "commands": len(audit.commands),
-        "elapsed": round(audit.elapsed, 3),
-    }

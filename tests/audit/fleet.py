@@ -10,7 +10,11 @@ Contract:
   and which devices carry an injected fault (``refuse_login``, ``hang_on``, ``drop_on``,
   ``invalid``: a command answered with ``% Invalid input``). :meth:`Fleet.behaviours` gives the
   :class:`~ipsec_doctor.lab.emulator.DeviceBehaviour` for the emulator.
-- Used by the audit tests and by ``benchmarks/audit_bench.py``; nothing here opens a socket.
+- :func:`serving` runs a fleet's emulator in a separate process (``python -m
+  tests.audit.fleet FLEET INVENTORY LATENCY``, faults read from a JSON file beside the fleet)
+  and yields the Nornir config of its inventory, so the audit under test does not share a GIL
+  with the emulated routers.
+- Used by the audit tests and by ``benchmarks/audit_bench.py``.
 """
 
 from __future__ import annotations
