@@ -219,6 +219,13 @@ def facts_from_capture(capture: DeviceCapture, peer: str) -> HostFacts:
             text = str(entry_peer)
             facts.crypto_peers.setdefault(text, f"its {what} names {text}")
             for interface in interfaces:
+                tunnel = config.tunnel(interface) if config is not None else None
+                if tunnel is not None:  # route-based: the tunnel source is the endpoint
+                    source = tunnel.source
+                    endpoint = source if _address(source) else addresses_by_interface.get(source)
+                    if endpoint:
+                        facts.endpoint_for.setdefault(text, endpoint)
+                        break
                 if interface in addresses_by_interface:
                     facts.endpoint_for.setdefault(text, addresses_by_interface[interface])
                     break
