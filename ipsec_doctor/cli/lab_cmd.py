@@ -15,13 +15,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from ipsec_doctor.errors import UsageError
-from ipsec_doctor.lab.emulator import EmulatorLab, run_lab
-from ipsec_doctor.lab.inventory_writer import write_inventory
 from ipsec_doctor.resources import data_dir
+
+if TYPE_CHECKING:  # asyncssh is imported only when a lab really starts (it is slow to import)
+    from ipsec_doctor.lab.emulator import EmulatorLab
 
 DEFAULT_SCENARIO = "healthy"
 
@@ -61,6 +63,9 @@ def running_lab(
     scenario: str, inventory_dir: Path | None = None
 ) -> Iterator[tuple[EmulatorLab, Path]]:
     """Start ``scenario``'s routers and write their inventory; yield (lab, config.yaml)."""
+    from ipsec_doctor.lab.emulator import run_lab
+    from ipsec_doctor.lab.inventory_writer import write_inventory
+
     folder = scenario_dir(scenario)
     with run_lab([folder]) as lab:
         if inventory_dir is None:
