@@ -10,6 +10,7 @@ platforms (policies, transform sets, selectors, PFS).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -173,3 +174,39 @@ def test_cisco_and_strongswan_healthy_pair_differs_only_in_pfs_and_lifetime(
     assert pfs.code.value == "PFS_MISMATCH" and pfs.severity.value == "warning"  # SAs are up
     assert (pfs.detail["local"], pfs.detail["remote"]) == (None, 14)
     assert pfs.fix_device == "R1" and "set pfs group14" in pfs.fix
+
+
+# ------------------------------------------------------------------ runbook
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_runbook_walks_to_the_same_cause(
+    scenario: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`ipsec-doctor runbook --runbook strongswan` over the capture, Enter at every prompt."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n" * 40))
+    transcript = tmp_path / "transcript.md"
+    code = main(
+        [
+            "runbook",
+            "--captures",
+            str(ROOT / scenario),
+            "--runbook",
+            "strongswan",
+            "--interval",
+            "0",
+            "--transcript",
+            str(transcript),
+        ]
+    )
+    out = capsys.readouterr().out
+    expected = analyze_folder(ROOT / scenario).findings[0]
+    if expected.code.value == "TUNNEL_HEALTHY":
+        assert "The tunnel is healthy" in out
+    else:
+        assert f"Root cause: {expected.code.value} on {expected.device}" in out
+    assert code == (1 if expected.severity.value == "critical" else 0)
+    assert "None: only show commands were run." in transcript.read_text(encoding="utf-8")
