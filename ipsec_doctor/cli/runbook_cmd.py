@@ -4,10 +4,13 @@ Contract:
 - Chooses the devices like ``check`` (``--device``, inventory data, or by asking; said on
   stderr), opens one SSH session per device (``--inventory`` / ``--nornir-config`` /
   ``--lab [SCENARIO]``) or reads a capture folder offline (``--captures DIR``), and walks the
-  runbook (``--runbook NAME|FILE``, default ``crypto-map``) step by step with
-  :class:`~ipsec_doctor.runbook.engine.RunbookEngine` at the terminal. ``--dry-run`` prints
+  runbook (``--runbook NAME|FILE|auto``) step by step with
+  :class:`~ipsec_doctor.runbook.engine.RunbookEngine` at the terminal. ``--runbook auto``
+  (the default) picks the packaged runbook for the tunnel's design
+  (:func:`~ipsec_doctor.runbook.choose.choose_runbook`) and says why. ``--dry-run`` prints
   every step and what it would run on which device, and runs nothing (device discovery may
-  read ``show crypto map`` / the configuration, as ``check --dry-run`` does).
+  read ``show crypto map`` / the configuration, as ``check --dry-run`` does, and ``auto``
+  reads the local configuration).
 - ``--list`` prints the packaged runbooks (and ``--runbook FILE`` if given), validating each;
   an invalid one is reported with file and line and the exit code is 2.
 - The Markdown transcript is written at the end, on quit and on Ctrl-C, to ``--transcript
@@ -33,6 +36,7 @@ from ipsec_doctor.collect.audit_log import AuditLog
 from ipsec_doctor.collect.file_collector import folder_peer
 from ipsec_doctor.collect.nornir_collector import CollectOptions
 from ipsec_doctor.errors import ConfigError, UsageError
+from ipsec_doctor.runbook.choose import choose_runbook
 from ipsec_doctor.runbook.engine import RunbookEngine, current_user
 from ipsec_doctor.runbook.intrusive import IntrusiveSteps
 from ipsec_doctor.runbook.io import Conclusion
@@ -43,7 +47,7 @@ from ipsec_doctor.runbook.terminal import TerminalIO
 from ipsec_doctor.runbook.transcript import TranscriptMeta, render_transcript
 from ipsec_doctor.workflow.flow import parse_peer
 
-DEFAULT_RUNBOOK = "crypto-map"
+AUTO = "auto"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,9 +69,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument(
         "--runbook",
-        default=DEFAULT_RUNBOOK,
+        default=AUTO,
         metavar="NAME|FILE",
-        help=f"a packaged runbook or a runbook file (default: {DEFAULT_RUNBOOK})",
+        help="a packaged runbook, a runbook file, or auto (default): the packaged one for the "
+        "tunnel's design (crypto map or tunnel protection), read from the local router",
     )
     parser.add_argument("--list", action="store_true", help="list the runbooks and exit")
     parser.add_argument(
@@ -117,7 +122,7 @@ def run_list(args: argparse.Namespace) -> int:
     """Print every packaged runbook (and ``--runbook FILE``); 2 when one is invalid."""
     paths = runbook_paths()
     extra = Path(args.runbook).expanduser()
-    if args.runbook != DEFAULT_RUNBOOK and extra.is_file() and extra not in paths:
+    if args.runbook != AUTO and extra.is_file() and extra not in paths:
         paths.append(extra)
     status = 0
     for path in paths:
@@ -127,9 +132,10 @@ def run_list(args: argparse.Namespace) -> int:
             print(f"{path.stem:16} INVALID\n  " + str(error).replace("\n", "\n  "))
             status = int(ExitCode.USAGE)
             continue
+        designs = ", ".join(f.value for f in runbook.when) or "any"
         print(
             f"{runbook.name:16} {runbook.platform:10} {len(runbook.steps):2} steps  "
-            f"{runbook.title}\n{'':16} {runbook.summary}\n{'':16} {path}"
+            f"{runbook.title}\n{'':16} {runbook.summary}\n{'':16} for: {designs}; {path}"
         )
     return status
 
@@ -201,12 +207,15 @@ def print_dry_run(runbook: Runbook, session: PipelineSession) -> None:
         print(f"{step.id}: {step.title}{mark}")
         for planned in session.plan(step):
             times = f"  x{planned.samples}" if planned.samples > 1 else ""
-            print(f"    {planned.device}: {planned.command}{times}")
+            left = f"  (left out: {planned.left_out})" if planned.left_out else ""
+            print(f"    {planned.device}: {planned.command}{times}{left}")
         targets = ", ".join(f"{key} -> {target}" for key, target in step.next.items())
         print(f"    next: {targets}")
 
 
-def _write_unstarted(runbook: Runbook, peer: str, started: datetime, path: Path, mode: str) -> None:
+def _write_unstarted(
+    runbook: Runbook | None, peer: str, started: datetime, path: Path, mode: str
+) -> None:
     meta = TranscriptMeta(
         runbook=runbook,
         peer=peer,
@@ -229,7 +238,7 @@ def _write_unstarted(runbook: Runbook, peer: str, started: datetime, path: Path,
 def run(args: argparse.Namespace) -> int:
     if args.list:
         return run_list(args)
-    runbook = load_runbook_file(find_runbook(args.runbook))
+    runbook = None if args.runbook == AUTO else load_runbook_file(find_runbook(args.runbook))
     if args.captures is not None:
         if args.lab or args.inventory or args.nornir_config:
             raise UsageError("--captures reads a folder offline: drop --inventory/--lab")
@@ -247,6 +256,9 @@ def run(args: argparse.Namespace) -> int:
     walking = False
     try:
         with opened as session:
+            if runbook is None:
+                runbook, why = choose_runbook(session)
+                _say(f"Runbook {runbook.name} chosen: {why} (--runbook NAME|FILE to choose)")
             _check_platform(runbook, session.ends)
             if args.dry_run:
                 print_dry_run(runbook, session)

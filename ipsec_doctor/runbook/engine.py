@@ -284,6 +284,7 @@ class RunbookEngine:
         result.runs += 1
         for device, ids in self.session.missing_ids(step).items():
             result.notes.append(f"{device}: its platform plan has no {', '.join(ids)}")
+        result.notes.extend(self.session.left_out(step))
         verdict = judge(step, self.session.report(), result.commands)
         result.verdict = verdict.findings
         result.others = verdict.others
@@ -309,7 +310,7 @@ class RunbookEngine:
 
     def _rerun(self, result: StepResult) -> Action | None:
         step = result.step
-        result.verdict, result.others, result.ruled_out = [], [], []
+        result.verdict, result.others, result.ruled_out, result.notes = [], [], [], []
         if step.intrusive:
             preview = self._preview(step)
             self.io.show_step(preview)

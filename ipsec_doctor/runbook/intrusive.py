@@ -7,14 +7,15 @@ Contract:
   :func:`~ipsec_doctor.collect.intrusive.run_ping`,
   :func:`~ipsec_doctor.collect.intrusive.plan_clear` /
   :func:`~ipsec_doctor.collect.intrusive.execute_clear`).
-- ``debug`` (options ``seconds``, ``engine``): one conditional debug session per device of the
-  step (both ends), all entered in the main thread inside one ``ExitStack`` and read side by
-  side (:meth:`DebugSession.poll` in turn every ``poll_interval``) until one of them printed
-  the end of the negotiation (plus one more round) or ``seconds`` passed (capped by
-  ``max_debug_seconds``). Leaving the stack - normally, on an error or on Ctrl-C - undoes every
-  session (``undebug all``, condition removed, verified with ``show debugging``). The debug
-  lines join the device's captures (``debug crypto isakmp`` ...), so the re-diagnosis reads
-  them.
+- ``debug`` (options ``seconds``, ``debugs`` (default isakmp, ipsec), ``engine``): one
+  conditional debug session per device of the step (both ends), all entered in the main
+  thread inside one ``ExitStack`` and read side by side (:meth:`DebugSession.poll` in turn
+  every ``poll_interval``) until one of them printed the end of the negotiation (plus one
+  more round) or ``seconds`` passed (capped by ``max_debug_seconds``). Debugs the platform's
+  intrusive data does not know are left out with a note. Leaving the stack - normally, on an
+  error or on Ctrl-C - undoes every session (``undebug all``, condition removed, verified
+  with ``show debugging``). The debug lines join the device's captures (``debug crypto
+  isakmp`` ...), so the re-diagnosis reads them.
 - ``ping`` (options ``count``, ``target``): an extended ping from each local end's protected
   LAN to the remote LAN; the crypto ACL hits before and after are shown, the ping output joins
   the captures. ``clear`` (option ``wait``): on each local end, the peer-scoped clear that
@@ -129,6 +130,12 @@ class IntrusiveSteps:
             except IpsecDoctorError as exc:
                 problems.append(str(exc))
                 continue
+            if step.action == "debug" and not self._debugs(step, end.info.platform):
+                wanted = ", ".join(self._wanted_debugs(step))
+                problems.append(
+                    f"{end.name}: no debug of {wanted} is known for {end.info.platform}"
+                )
+                continue
             usable += 1
         if not usable:
             return False, "; ".join(problems)
@@ -140,8 +147,22 @@ class IntrusiveSteps:
             seconds = min(seconds, self.max_debug_seconds)
         return max(1.0, seconds)
 
-    def _debugs(self, step: Step) -> list[str]:
-        return ["isakmp", "ipsec"] + (["engine"] if step.options.get("engine") else [])
+    @staticmethod
+    def _wanted_debugs(step: Step) -> list[str]:
+        wanted = step.options.get("debugs")
+        names = [str(n) for n in wanted] if isinstance(wanted, list) else ["isakmp", "ipsec"]
+        if step.options.get("engine") and "engine" not in names:
+            names.append("engine")
+        return names
+
+    def _debugs(self, step: Step, platform: str) -> list[str]:
+        """The step's debugs that the platform's intrusive data knows (the others are noted)."""
+        known = load_intrusive(platform).debugs
+        return [name for name in self._wanted_debugs(step) if name in known]
+
+    def _unknown_debugs(self, step: Step, platform: str) -> list[str]:
+        known = load_intrusive(platform).debugs
+        return [name for name in self._wanted_debugs(step) if name not in known]
 
     def describe(self, step: Step, ends: Sequence[End]) -> list[str]:
         lines: list[str] = []
@@ -151,7 +172,7 @@ class IntrusiveSteps:
                 data = load_intrusive(end.info.platform)
                 peer = end.info.peer
                 on = [data.condition.replace("{peer}", peer)]
-                on += [data.debugs[name].command for name in self._debugs(step)]
+                on += [data.debugs[name].command for name in self._debugs(step, end.info.platform)]
                 off = [data.undo_all, data.condition_undo.replace("{peer}", peer)]
                 lines.append(
                     f"{end.name}: {'; '.join(on)} -- read for at most {self._seconds(step):g} s "
@@ -216,6 +237,14 @@ class IntrusiveSteps:
             with contextlib.ExitStack() as stack:
                 for end in self._targets(step, ends):
                     if not self._allowed(end, "turn on debugs", outcome):
+                        continue
+                    unknown = self._unknown_debugs(step, end.info.platform)
+                    if unknown:
+                        outcome.notes.append(
+                            f"{end.name}: {', '.join(unknown)} debugging is not known for "
+                            f"{end.info.platform}; not turned on"
+                        )
+                    if not self._debugs(step, end.info.platform):
                         continue
                     session = self._debug_session(step, end)
                     try:
@@ -297,7 +326,7 @@ class IntrusiveSteps:
             self.connect(end),
             peer=end.info.peer,
             device=end.name,
-            debugs=self._debugs(step),
+            debugs=self._debugs(step, end.info.platform),
             max_seconds=self._seconds(step),
             clock=self.clock,
             reconnect=reconnect,
@@ -323,7 +352,7 @@ class IntrusiveSteps:
         data = load_intrusive(end.info.platform)
         peer = end.info.peer
         what = [data.condition.replace("{peer}", peer)]
-        what += [data.debugs[name].command for name in self._debugs(step)]
+        what += [data.debugs[name].command for name in self._debugs(step, end.info.platform)]
         undo = [data.undo_all, data.condition_undo.replace("{peer}", peer)]
         return Change(
             device=end.name,

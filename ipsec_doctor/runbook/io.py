@@ -79,6 +79,7 @@ class PlannedCommand:
     command: str
     samples: int = 1
     reused: bool = False  # already read by an earlier step: not run again
+    left_out: str = ""  # why the plan leaves it out on this device ("": it runs)
 
 
 @dataclass(frozen=True)

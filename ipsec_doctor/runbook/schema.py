@@ -7,6 +7,8 @@ A runbook is a small decision tree over the strategy steps of the Cisco guide. E
     description: |                       # optional, shown by `--list` (first line)
       ...
     platform: cisco_ios                  # whose command plan the steps' command ids name
+    when: [crypto_map]                   # optional: the designs it is for (model/features.py);
+                                         # `--runbook auto` picks by the peer's design
     start: traffic.acl                   # optional: the first step (default: the first listed)
     steps:
       - id: traffic.acl                  # a strategy step id (diagnose/references.py)
@@ -29,7 +31,9 @@ A runbook is a small decision tree over the strategy steps of the Cisco guide. E
         references: [ike.logs, ike.proposal, ike.auth, ike.sa]
         intrusive: true                  # asks first, explaining the risk
         action: debug                    # debug | ping | clear (ipsec_doctor.collect.intrusive)
-        options: {seconds: 30}           # the action's options
+        options: {seconds: 30}           # the action's options (debug: seconds, engine,
+                                         # debugs: [isakmp, ipsec]; ping: count, target;
+                                         # clear: wait)
         risk: |
           ...
 
@@ -62,6 +66,7 @@ from typing import Any
 
 from ipsec_doctor.diagnose.references import CODE_REFERENCE, REFERENCES
 from ipsec_doctor.errors import ConfigError, UsageError
+from ipsec_doctor.model.features import Feature
 from ipsec_doctor.model.findings import Code
 from ipsec_doctor.platforms.loader import Platform, load_platform
 from ipsec_doctor.resources import data_dir
@@ -84,6 +89,11 @@ ACTION_OPTIONS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "debug": {
         "seconds": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 600,
         "engine": lambda v: isinstance(v, bool),
+        "debugs": lambda v: (
+            isinstance(v, list)
+            and bool(v)
+            and all(isinstance(w, str) and w.isidentifier() for w in v)
+        ),
         "ping": lambda v: isinstance(v, bool),
     },
     "ping": {
@@ -95,7 +105,7 @@ ACTION_OPTIONS: dict[str, dict[str, Callable[[Any], bool]]] = {
     },
 }
 
-_TOP_KEYS = ("runbook", "title", "description", "platform", "start", "steps")
+_TOP_KEYS = ("runbook", "title", "description", "platform", "when", "start", "steps")
 _STEP_KEYS = (
     "id",
     "title",
@@ -160,6 +170,7 @@ class Runbook:
     steps: tuple[Step, ...]
     start: str
     description: str = ""
+    when: tuple[Feature, ...] = ()  # the tunnel designs it is for (empty: any)
     source: Path | None = None
 
     def step(self, step_id: str) -> Step:
@@ -453,6 +464,14 @@ def load_runbook_text(text: str, source: str = "<runbook>", path: Path | None = 
         _load_platform(platform_name, data.line_of("platform"), errors) if platform_name else None
     )
 
+    when: list[Feature] = []
+    for word, wline in _words(data, "when", errors, "runbook"):
+        try:
+            when.append(Feature(word))
+        except ValueError:
+            known = ", ".join(f.value for f in Feature)
+            errors.add(wline, f"runbook: when: unknown feature {word!r} (known: {known})")
+
     raw_steps = data.get("steps")
     steps: list[Step] = []
     next_lines: dict[str, dict[str, int]] = {}
@@ -490,6 +509,7 @@ def load_runbook_text(text: str, source: str = "<runbook>", path: Path | None = 
         steps=tuple(steps),
         start=start,
         description=description,
+        when=tuple(when),
         source=path,
     )
 

@@ -11,9 +11,13 @@ Contract:
   A command already read by an earlier step is reused, not run again; ``again=True`` (re-run)
   drops the step's earlier outputs and reads them afresh, so counters that must move are
   sampled again. When a command needs a plan variable that earlier outputs do not give yet
-  (``{crypto_acl}`` before ``show crypto map`` was read), the plan's earlier single-sample
-  commands that were not read yet are run first, as ``check`` would have; those appear as
-  the step's commands too.
+  (``{crypto_acl}`` before ``show crypto map`` was read), or has a ``when`` condition that no
+  known feature decides yet, the plan's earlier single-sample commands that were not read yet
+  are run first, as ``check`` would have (the configuration among them); those appear as the
+  step's commands too.
+- A plan command whose ``when`` features the device is known not to have is left out by the
+  plan runner (nothing recorded); :meth:`PipelineSession.plan` and
+  :meth:`PipelineSession.left_out` say so.
 - :meth:`PipelineSession.report` re-diagnoses everything collected so far with
   :func:`~ipsec_doctor.workflow.flow.diagnose_captures`: the rules are never written twice.
 - Live devices run in parallel (one thread per device); the sampling wait is interruptible:
@@ -40,6 +44,7 @@ from ipsec_doctor.collect.base import Clock, CommandRunner, NoWaitClock
 from ipsec_doctor.collect.discovery import Discovery, discover_in_folder
 from ipsec_doctor.collect.file_collector import FileCommandRunner, list_devices
 from ipsec_doctor.collect.plan_runner import (
+    Derivation,
     PlanInfo,
     PlanStep,
     parse_layer_deriver,
@@ -88,21 +93,43 @@ class End:
     runner: CommandRunner | None = None
     _derived_at: int = -1
     _values: dict[str, str] = field(default_factory=dict)
+    _features: dict[str, bool] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.info.name
 
+    def _derive(self) -> None:
+        if self._derived_at == len(self.capture.captures):
+            return
+        self._derived_at = len(self.capture.captures)
+        try:
+            found = parse_layer_deriver(self.capture, self.info.peer)
+        except Exception:  # a parse failure only means "not derivable yet"
+            found = Derivation()
+        values = {k: v for k, v in found.values.items() if v}
+        self._values = {"peer": self.info.peer, **values}
+        self._features = dict(found.features)
+
     def values(self) -> dict[str, str]:
         """Plan variables derivable from the outputs so far (cached until new outputs)."""
-        if self._derived_at != len(self.capture.captures):
-            self._derived_at = len(self.capture.captures)
-            try:
-                found = parse_layer_deriver(self.capture, self.info.peer).values
-            except Exception:  # a parse failure only means "not derivable yet"
-                found = {}
-            self._values = {"peer": self.info.peer, **{k: v for k, v in found.items() if v}}
+        self._derive()
         return self._values
+
+    def features(self) -> dict[str, bool]:
+        """The device's known features (the plan's ``when`` words) from the outputs so far."""
+        self._derive()
+        return self._features
+
+    def left_out(self, step: PlanStep) -> str:
+        """Why the plan runner leaves ``step`` out on this device ("" when it runs): it has
+        a ``when`` condition and every feature it names is known to be absent."""
+        if not step.when:
+            return ""
+        features = self.features()
+        if all(features.get(word) is False for word in step.when):
+            return "the device has no " + " or ".join(step.when)
+        return ""
 
     def render(self, step: PlanStep) -> str | None:
         """The command text of ``step`` with variables filled, or None while one is unknown."""
@@ -220,8 +247,29 @@ class PipelineSession:
             for plan_step in self._steps(end, step.commands):
                 command = end.render(plan_step) or plan_step.command
                 reused = end.read(plan_step) and not step.intrusive  # read afresh after it
-                planned.append(PlannedCommand(end.name, command, plan_step.samples, reused))
+                planned.append(
+                    PlannedCommand(
+                        end.name, command, plan_step.samples, reused, end.left_out(plan_step)
+                    )
+                )
         return planned
+
+    def left_out(self, step: Step) -> list[str]:
+        """``device: command -- why`` for each command of ``step`` the plan leaves out."""
+        notes: list[str] = []
+        for end in self.ends:
+            for plan_step in self._steps(end, step.commands):
+                why = end.left_out(plan_step)
+                if why:
+                    notes.append(f"{end.name}: `{plan_step.command}` left out: {why}")
+        return notes
+
+    def read_first(self, ids: Sequence[str], role: str = "local") -> None:
+        """Read plan commands ``ids`` on the devices of ``role`` before any step (to choose the
+        runbook); later steps reuse them."""
+        for end in self.ends:
+            if end.info.role == role:
+                self._collect_end(end, ids, False)
 
     def missing_ids(self, step: Step) -> dict[str, list[str]]:
         """Device -> the step's command ids its platform plan lacks."""
@@ -241,8 +289,14 @@ class PipelineSession:
         return end.runner
 
     def _prerequisites(self, end: End, todo: list[PlanStep]) -> list[PlanStep]:
-        """Earlier unread single-sample plan steps, when a command of ``todo`` lacks a variable."""
-        blocked = [s for s in todo if end.render(s) is None]
+        """Earlier unread single-sample plan steps, when a command of ``todo`` lacks a variable
+        or has a ``when`` condition no known feature decides yet (the configuration decides)."""
+        features = end.features()
+
+        def undecided(step: PlanStep) -> bool:
+            return bool(step.when) and all(features.get(word) is None for word in step.when)
+
+        blocked = [s for s in todo if end.render(s) is None or undecided(s)]
         if not blocked:
             return []
         order = {s.id: i for i, s in enumerate(end.plan.steps)}

@@ -143,6 +143,8 @@ class TerminalIO:
             for planned in preview.planned:
                 times = f"  (x{planned.samples})" if planned.samples > 1 else ""
                 reused = "  (already read)" if planned.reused else ""
+                if planned.left_out:
+                    reused = f"  (left out: {planned.left_out})"
                 self._say(f"  {planned.device}: {planned.command}{times}{reused}")
         self._say()
 

@@ -40,7 +40,7 @@ OUTCOME_TEXT = {
 class TranscriptMeta:
     """Who ran which runbook against what, and when."""
 
-    runbook: Runbook
+    runbook: Runbook | None  # None: stopped before one was chosen
     peer: str
     mode: str
     user: str
@@ -200,13 +200,17 @@ def render_transcript(
 ) -> str:
     """The whole transcript (see the module contract)."""
     runbook = meta.runbook
-    source = f" (`{runbook.source}`)" if runbook.source else ""
+    if runbook is None:
+        which = "(not chosen yet)"
+    else:
+        source = f" (`{runbook.source}`)" if runbook.source else ""
+        which = f"{_cell(runbook.name)} — {_cell(runbook.title)}{_cell(source)}"
     lines = [
         f"# IPsec outage runbook: peer {meta.peer}",
         "",
         "| | |",
         "|---|---|",
-        f"| Runbook | {_cell(runbook.name)} — {_cell(runbook.title)}{_cell(source)} |",
+        f"| Runbook | {which} |",
         f"| Peer | {meta.peer} |",
         f"| User | {_cell(meta.user)} |",
         f"| Mode | {_cell(meta.mode)} |",

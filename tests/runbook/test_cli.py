@@ -21,7 +21,7 @@ def test_list_shows_the_packaged_runbooks(capsys: pytest.CaptureFixture[str]) ->
     assert main(["runbook", "--list"]) == 0
     out = capsys.readouterr().out
     assert "crypto-map" in out and "ikev2-vti" in out
-    assert "Site-to-site tunnel over a crypto map (IKEv1)" in out
+    assert "Site-to-site tunnel over a crypto map (IKEv1 or IKEv2)" in out
 
 
 def test_an_invalid_runbook_is_reported_with_file_and_line(

@@ -72,10 +72,10 @@ def test_packaged_runbooks_load_and_cover_the_strategy() -> None:
     paths = runbook_paths()
     names = {p.stem for p in paths}
     assert {"crypto-map", "ikev2-vti"} <= names
-    plan_ids = {c.id for c in load_platform("cisco_ios").commands}
     for path in paths:
         runbook = load_runbook_file(path)
         assert runbook.name == path.stem
+        plan_ids = {c.id for c in load_platform(runbook.platform).commands}
         for step in runbook.steps:
             assert set(step.commands) <= plan_ids
             assert all(ref in REFERENCES for ref in step.references)
