@@ -408,11 +408,12 @@ class PipelineSession:
         }
 
     def not_read(self) -> list[str]:
-        """``device: command`` of every plan command never read (stages not fully judged)."""
+        """``device: command`` of every plan command never read (stages not fully judged);
+        commands the plan leaves out on that device are not listed."""
         out: list[str] = []
         for end in self.ends:
             for plan_step in end.plan.steps:
-                if not end.read(plan_step):
+                if not end.read(plan_step) and not end.left_out(plan_step):
                     out.append(f"{end.name}: {end.render(plan_step) or plan_step.command}")
         return out
 

@@ -61,6 +61,9 @@ def test_proposal_mismatch_is_found_at_the_ike_step(tmp_path: Path) -> None:
     assert run.conclusion.root_cause.code is Code.PHASE1_PROPOSAL_MISMATCH
     assert run.conclusion.changes == ()
     assert run.transcript_path is not None and run.transcript_path.is_file()
+    # never read: what the diagnosis lacks, not what this router has no use for (IKEv2 here)
+    assert "R1: show crypto ipsec transform-set" in run.conclusion.not_read
+    assert not any("ikev2" in item for item in run.conclusion.not_read)
 
 
 def test_earlier_steps_rule_codes_out_and_show_what_they_read(tmp_path: Path) -> None:
