@@ -249,10 +249,36 @@ class End:
         return self.platform not in UNBOUND_PLATFORMS
 
     def entry_label(self, entry: CryptoMapEntry) -> str:
-        """How a person names the policy entry: ``crypto map VPNMAP 10`` / ``connection X``."""
+        """How a person names the policy entry: ``crypto map VPNMAP 10`` / ``connection X`` /
+        ``IPsec profile VTI-PROFILE on Tunnel0`` (a route-based entry: no ACL, a tunnel)."""
+        if self.is_route_based(entry):
+            return f"IPsec profile {entry.name} on {', '.join(entry.interfaces)}"
         if self.binds_interfaces:
             return f"crypto map {entry.name} {entry.sequence}"
         return f"connection {entry.name}"
+
+    @property
+    def ikev2(self) -> bool:
+        """The converter says the entries for this peer negotiate with IKEv2."""
+        return self.state.extras.get("ike_version") == 2
+
+    def tunnel_mode(self, entry: CryptoMapEntry) -> str:
+        """The tunnel mode of a route-based entry's tunnel interface ("" when not one)."""
+        config = self.state.config
+        for name in entry.interfaces if config is not None else ():
+            tunnel = config.tunnel(name) if config is not None else None
+            if tunnel is not None:
+                return tunnel.mode
+        return ""
+
+    def is_route_based(self, entry: CryptoMapEntry) -> bool:
+        """The entry stands for a protected tunnel interface of the configuration (VTI)."""
+        config = self.state.config
+        return (
+            config is not None
+            and not entry.acl
+            and any(config.tunnel(name) is not None for name in entry.interfaces)
+        )
 
     def map_interfaces(self, entry: CryptoMapEntry) -> list[str]:
         names = list(entry.interfaces)

@@ -53,7 +53,8 @@ Contract:
   device's feature words), and for the peer: ``route_based`` (True when the entries naming it
   are protected tunnel interfaces, False for crypto map entries), ``tunnel_interface`` (the
   tunnel's name), ``ike_version`` (2 when its crypto map entry or IPsec profile names an IKEv2
-  profile, else 1) and ``nat_in_path`` (True when an IKEv2 SA with it detected NAT).
+  profile, else 1), ``ikev2_profile`` / ``ikev2_keyring`` (the IKEv2 profile serving it and
+  its keyring).
 
   A capture whose outcome is not OK, an output no template parses, a command whose variable
   cannot be derived and a command not collected at all leave the section ``None`` and add a
@@ -1097,6 +1098,7 @@ class _DeviceParser:
         self.wider = platform.wider_patterns()
         self._partial = DeviceState(name=capture.name, platform=capture.platform)
         self.features: dict[str, bool] = {}  # what the device has (plan `when` words)
+        self.peer_ikev2: dict[str, str] = {}  # the IKEv2 profile and keyring serving the peer
 
     def left_out(self, entry: PlanCommand) -> bool:
         """The plan command is meant for features this device does not have (not expected)."""
@@ -1331,6 +1333,7 @@ class _DeviceParser:
                 extras[name] = self.variables[name]
         extras["features"] = dict(self.features)
         extras.update(peer_extras)
+        extras.update({k: v for k, v in self.peer_ikev2.items() if v and v != "none"})
         sessions = self.section("crypto_session")
         if sessions is not None:
             extras["crypto_sessions"] = [
@@ -1372,6 +1375,11 @@ class _DeviceParser:
             self.ctx.peer,
             _ikev2_profile_names(peer_entries, ipsec_profiles, config_rows),
         )
+        if profile is not None:
+            self.peer_ikev2 = {
+                "ikev2_profile": str(profile.get("name", "")),
+                "ikev2_keyring": str(profile.get("keyring", "")).removeprefix("local ").strip(),
+            }
         authentication = (
             ikev2_authentication(str(profile.get("local_auth", ""))) if profile else "pre-share"
         )

@@ -13,6 +13,7 @@ indistinguishable it reports both codes, the likelier first, and says so.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ from ipsec_doctor.diagnose.compare import (
     stronger_policy,
 )
 from ipsec_doctor.diagnose.context import End, Phase1, Tunnel, parse_address
-from ipsec_doctor.diagnose.fixes import render
+from ipsec_doctor.diagnose.fixes import render, term
 from ipsec_doctor.diagnose.rules.prereq import policy_fix
 from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.findings import Code, Finding
@@ -157,6 +158,8 @@ def _classify_mode_failures(seen: _Seen) -> tuple[list[LogEvent], list[LogEvent]
             proposal.append(event)
         elif end.neighbours(event, Event.AUTH_FAILED, Event.PSK_MISSING):
             auth.append(event)
+        elif end.neighbours(event, Event.PHASE1_NO_RESPONSE):
+            continue  # the exchange gave up unanswered (IKEv2): silence, not a refusal
         elif seen.comparison is not None:
             (auth if seen.comparison.matches else proposal).append(event)
         elif seen.auth_state:
@@ -222,10 +225,13 @@ def _proposal_finding(
                 "local policy"
             )
         fix = render(
-            "PHASE1_PROPOSAL_MISMATCH",
+            "PHASE1_PROPOSAL_MISMATCH/ikev2" if fix_end.ikev2 else "PHASE1_PROPOSAL_MISMATCH",
             fix_end.platform,
             **policy_fix(fix_end.platform, model, priority=own.priority),
             peer=fix_end.peer_label,
+            proposal=_proposal_name(own.source),
+            ikev2_encryption=term(fix_end.platform, "ikev2_encryption", model.encryption),
+            ikev2_integrity=term(fix_end.platform, "ikev2_integrity", model.hash),
         )
     elif t.both is not None and comparison is not None and comparison.matches:
         detail["config_comparison"] = (
@@ -249,8 +255,9 @@ def _proposal_finding(
     if ambiguous:
         detail["ambiguous"] = ambiguous
     names = ", ".join(differing) if differing else "unknown attributes"
+    what = "IKEv2 proposal" if t.local.ikev2 else "ISAKMP policy"
     summary = (
-        f"{t.local.name}: no ISAKMP policy matches between {t.local.name} and "
+        f"{t.local.name}: no {what} matches between {t.local.name} and "
         f"{t.other_name(t.local)} ({t.local.peer_label}); differing: {names}"
     )
     if ambiguous:
@@ -270,6 +277,16 @@ def _proposal_finding(
         fix_device=t.fix_target(fix_end),
         detail=detail,
     )
+
+
+# Sample evidence line: " IKEv2 proposal: IKEV2-PROP "
+_PROPOSAL_LINE = re.compile(r"IKEv2\s+proposal\s*:\s*(?P<name>\S+)")
+
+
+def _proposal_name(source: Evidence | None) -> str | None:
+    """The IKEv2 proposal an IKE policy came from (its evidence line), else None."""
+    match = _PROPOSAL_LINE.search(source.line) if source is not None else None
+    return match["name"] if match else None
 
 
 def _psk_mismatch_finding(
@@ -294,14 +311,17 @@ def _psk_mismatch_finding(
     if ambiguous:
         detail["ambiguous"] = ambiguous
     fix_target_end = fix_end
+    ikev2 = (fix_target_end or t.local).ikev2
+    keyring = (fix_target_end or t.local).state.extras.get("ikev2_keyring")
     return t.finding(
         Code.PSK_MISMATCH,
         t.local,
         summary,
         evidence=seen.evidence(events) + seen.sa_evidence(seen.auth_state),
         fix=render(
-            "PSK_MISMATCH",
+            "PSK_MISMATCH/ikev2" if ikev2 else "PSK_MISMATCH",
             t.fix_platform(fix_target_end),
+            keyring=keyring if isinstance(keyring, str) and keyring else None,
             peer=(fix_target_end.peer_label if fix_target_end else _our_address(t) or None),
             local_peer=t.local.peer_label,
             local_device=t.local.name,
@@ -393,7 +413,8 @@ def _reaches(end: End, addresses: Sequence[IPAddress]) -> bool:
     """``end`` shows an IKE SA or a phase-1 message from one of ``addresses``."""
     wanted = set(addresses)
     sas = end.state.ike_sas or ()
-    if any(sa.peer in wanted for sa in sas):
+    # an SA of our own still waiting for its first answer proves nothing was heard
+    if any(sa.peer in wanted and sa.status is not IkeStatus.WAITING_RESPONSE for sa in sas):
         return True
     return any(e.peer in wanted for e in end.state.logs or () if e.event in PHASE1_EVENTS)
 

@@ -163,7 +163,9 @@ def transform_set_mismatch(t: Tunnel) -> list[Finding]:
                 reason = f"{remote.name}'s transform set is the weaker; it adopts {local.name}'s"
         model_entry = le if entry is re_ else re_
         fix = render(
-            "TRANSFORM_SET_MISMATCH",
+            "TRANSFORM_SET_MISMATCH/route_based"
+            if fix_end.is_route_based(entry)
+            else "TRANSFORM_SET_MISMATCH",
             fix_end.platform,
             name=model.name,
             transforms=_transform_words(fix_end.platform, model),
@@ -275,6 +277,22 @@ def _mirror_fix_side(
     return remote, UNDECIDABLE + " (both ACLs name networks the other does not)"
 
 
+def _mode_fix(
+    local: End, le: CryptoMapEntry, remote: End, re_: CryptoMapEntry
+) -> tuple[End, End, str, str] | None:
+    """(end to change, the other end, the mode to use, why) when two route-based tunnels'
+    selectors differ because their tunnel modes do; the GRE side (IOS's default, often left by
+    a forgotten ``tunnel mode ipsec ipv4``) adopts the other's, else by convention the remote."""
+    lm, rm = local.tunnel_mode(le), remote.tunnel_mode(re_)
+    if not (local.is_route_based(le) and remote.is_route_based(re_)) or not lm or lm == rm:
+        return None
+    if lm.startswith("gre") and not rm.startswith("gre"):
+        return local, remote, rm, f"{local.name} runs GRE mode while {remote.name} runs {rm}"
+    if rm.startswith("gre") and not lm.startswith("gre"):
+        return remote, local, lm, f"{remote.name} runs GRE mode while {local.name} runs {lm}"
+    return remote, local, lm, UNDECIDABLE
+
+
 def _acl_lines(platform: str, pairs: Sequence[tuple[IPNetwork | None, IPNetwork | None]]) -> str:
     if platform == "strongswan":
         return "\n".join(f"  local_ts = {cidr(d)}\n  remote_ts = {cidr(s)}" for s, d in pairs)
@@ -321,7 +339,23 @@ def proxy_id_mismatch(t: Tunnel) -> list[Finding]:
             evidence += [local.ev(le.source), remote.ev(re_.source)]
             for end, entry in ((local, le), (remote, re_)):
                 evidence += [end.ev(a.source) for a in crypto_acl_lines(end, entry) or []]
-        if mirror_broken:
+        routed = _mode_fix(local, le, remote, re_) if mirror_broken else None
+        if routed is not None:
+            fix_end, other, mode, reason = routed
+            modes = f"{local.name} {local.tunnel_mode(le)}, {remote.name} {remote.tunnel_mode(re_)}"
+            detail["tunnel_modes"] = {
+                local.name: local.tunnel_mode(le),
+                remote.name: remote.tunnel_mode(re_),
+            }
+            fix = render(
+                "PROXY_ID_MISMATCH/route_based",
+                fix_end.platform,
+                interface=first((le if fix_end is local else re_).interfaces),
+                mode=mode,
+                modes=modes,
+                other=other.name,
+            )
+        elif mirror_broken:
             fix_end, reason = _mirror_fix_side(local, le, remote, re_)
             other, other_entry = (remote, re_) if fix_end is local else (local, le)
             own_entry = le if fix_end is local else re_
@@ -342,12 +376,22 @@ def proxy_id_mismatch(t: Tunnel) -> list[Finding]:
     if _phase2_up(t):
         severity = Severity.WARNING
         detail["note"] = "SAs are up (negotiated from one side); the other side's initiation fails"
+    found_modes = detail.get("tunnel_modes")
+    modes_of = found_modes if isinstance(found_modes, dict) else {}
+    what = (
+        f"the traffic selectors of {t.local.name} and {t.other_name(t.local)} "
+        f"({t.local.peer_label}) differ (tunnel mode "
+        + ", ".join(f"{mode} on {name}" for name, mode in modes_of.items())
+        + ")"
+        if "tunnel_modes" in detail
+        else f"the crypto ACLs of {t.local.name} and {t.other_name(t.local)} "
+        f"({t.local.peer_label}) are not mirror images"
+    )
     return [
         t.finding(
             Code.PROXY_ID_MISMATCH,
             t.local,
-            f"{t.local.name}: the crypto ACLs of {t.local.name} and {t.other_name(t.local)} "
-            f"({t.local.peer_label}) are not mirror images, so the proxy identities are refused"
+            f"{t.local.name}: {what}, so the proxy identities are refused"
             + ("" if fix_end is None else f"; change {fix_end.name}"),
             evidence=evidence,
             fix=fix,

@@ -13,7 +13,14 @@ from ipsec_doctor.diagnose.fixes import render
 from ipsec_doctor.diagnose.rules.ike import misaddressed_entry
 from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.findings import Code, Finding, Stage
-from ipsec_doctor.model.state import AclEntry, CryptoMapEntry, Evidence, IkeStatus, RuleAction
+from ipsec_doctor.model.state import (
+    AclEntry,
+    CryptoMapEntry,
+    Evidence,
+    IkeStatus,
+    InterfaceStatus,
+    RuleAction,
+)
 
 #: Messages that prove IKE or IPsec negotiation was attempted (so traffic was seen somewhere).
 NEGOTIATION_EVENTS = frozenset(
@@ -269,9 +276,41 @@ def _source_interfaces(end: End) -> list[str]:
     return []
 
 
+def _tunnel_shut(t: Tunnel, end: End) -> list[Finding]:
+    """The protected tunnel interface of a route-based tunnel is administratively down: nothing
+    is routed into it and IOS negotiates nothing for it. (A VTI's line protocol alone being down
+    follows from missing IPsec SAs, so only a shutdown is a cause.)"""
+    name = end.state.extras.get("tunnel_interface")
+    if end.state.extras.get("route_based") is not True or not isinstance(name, str):
+        return []
+    iface = end.interface(name)
+    if iface is None or iface.status is not InterfaceStatus.ADMIN_DOWN:
+        return []
+    config = end.state.config
+    tunnel = config.tunnel(name) if config is not None else None
+    return [
+        t.finding(
+            Code.SOURCE_INTERFACE_DOWN,
+            end,
+            f"{end.name}: {iface.name}, the protected tunnel interface towards {end.peer_label}, "
+            "is administratively down: nothing is routed into it and no IKE is negotiated for it",
+            evidence=[end.ev(iface.source), end.ev(tunnel.evidence if tunnel else None)],
+            fix=render("SOURCE_INTERFACE_DOWN/admin", end.platform, interface=iface.name),
+            fix_device=end.name,
+            detail={
+                "interface": iface.name,
+                "status": iface.status.value,
+                "protocol_up": iface.protocol_up,
+                "tunnel_interface": True,
+            },
+        )
+    ]
+
+
 def source_interface_down(t: Tunnel) -> list[Finding]:
     out: list[Finding] = []
     for end in t.ends:
+        out += _tunnel_shut(t, end)
         route = end.route("route_local_lan")
         for name in _source_interfaces(end):
             iface = end.interface(name)
