@@ -9,7 +9,12 @@ from ipaddress import ip_address
 import pytest
 import yaml
 
-from ipsec_doctor.parse.logs import classify_log_text, match_signature, parse_log_line
+from ipsec_doctor.parse.logs import (
+    classify_log_text,
+    match_signature,
+    parse_log_line,
+    split_log_lines,
+)
 from ipsec_doctor.platforms.loader import load_platform
 from ipsec_doctor.resources import data_dir
 
@@ -202,8 +207,11 @@ def test_continuation_lines_inherit_the_timestamp() -> None:
         "*Nov 17 16:52:03.373: IPSEC(validate_proposal_request): proposal part #1,\n"
         "(key eng. msg.) INBOUND local= 30.1.1.2, remote= 20.1.1.1,\n"
     )
-    _events, unclassified = classify_log_text("cisco_ios", text, reference=datetime(2023, 12, 1))
-    assert len(unclassified) == 2
+    events, unclassified = classify_log_text("cisco_ios", text, reference=datetime(2023, 12, 1))
+    assert [e.event for e in events] == ["phase2_proposal"]
+    assert [u.line_no for u in unclassified] == [2]
+    lines = split_log_lines(text, load_platform("cisco_ios"), datetime(2023, 12, 1))
+    assert lines[1].timestamp == lines[0].timestamp == datetime(2023, 11, 17, 16, 52, 3, 373000)
 
 
 def test_generic_fallback_without_a_template(tmp_path: object) -> None:
