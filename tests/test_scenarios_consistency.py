@@ -56,6 +56,25 @@ PLAN_FIXED = [
     ("show interfaces GigabitEthernet0/1", False),
     ("show logging", False),
 ]
+# IOS-XE routers with an IKEv2 route-based tunnel (VTI): what their plan runs instead of the
+# crypto-map commands (the plan leaves those out; the files exist, as the router would answer).
+PLAN_XE = [
+    ("show clock", False),
+    ("show running-config", False),
+    ("show crypto ikev2 sa detail", True),
+    ("show crypto ipsec sa", True),
+    ("show crypto engine connections active", True),
+    ("show crypto ikev2 proposal", False),
+    ("show crypto ikev2 policy", False),
+    ("show crypto ikev2 profile", False),
+    ("show crypto ipsec transform-set", False),
+    ("show crypto ipsec profile", False),
+    ("show crypto session detail", False),
+    ("show interfaces GigabitEthernet0/0/0", False),
+    ("show interfaces GigabitEthernet0/0/1", False),
+    ("show interfaces Tunnel0", False),
+    ("show logging", False),
+]
 # Remote access: only the Easy VPN server R1 is in the inventory; the client (10.2.2.1) is not.
 REMOTE_ACCESS = {"XAUTH_FAILED", "VPN_GROUP_NOT_FOUND", "ADDRESS_POOL_FAILURE"}
 PHASE1_DOWN = {
@@ -167,11 +186,38 @@ def engine_rows(text: str) -> list[EngineRow]:
     return rows
 
 
+# Sample line: "2         10.1.1.1/500          10.2.2.1/500          none/none            READY"
+_IKEV2 = re.compile(
+    r"^(?P<id>\d+)\s+(?P<local>[\d.]+)/\d+\s+(?P<remote>[\d.]+)/\d+\s+\S+\s+(?P<status>[A-Z-]+)\s*$"
+)
+# Sample line: "      Local spi: 6B1D1E5A09C4F2A7       Remote spi: D02C8E41A3B95F16"
+_IKEV2_SPI = re.compile(r"^\s+Local spi: (?P<local>[0-9A-F]+)\s+Remote spi: (?P<remote>[0-9A-F]+)")
+
+
+def ikev2_rows(text: str) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for line in text.splitlines():
+        if m := _IKEV2.match(line):
+            rows.append(m.groupdict())
+        elif (m := _IKEV2_SPI.match(line)) and rows:
+            rows[-1].update(local_spi=m["local"], remote_spi=m["remote"])
+    return rows
+
+
 @dataclass
 class Device:
     name: str
     folder: Path
     meta: dict[str, object]
+
+    @property
+    def xe(self) -> bool:
+        """An IOS-XE router with an IKEv2 route-based tunnel (the VTI scenarios)."""
+        return (self.folder / command_filename("show crypto ikev2 sa detail")).is_file()
+
+    @property
+    def wan(self) -> str:
+        return "GigabitEthernet0/0/0" if self.xe else "GigabitEthernet0/0"
 
     def read(self, command: str, sample: int = 1) -> str | None:
         path = self.folder / command_filename(command, sample)
@@ -198,18 +244,22 @@ def load(name: str) -> tuple[dict[str, object], list[Device]]:
     return meta, devices
 
 
-# Sample lines: '\tPeer = 10.2.2.1' then '\tExtended IP access list VPN-TRAFFIC'
+# Sample lines: '\tPeer = 10.2.2.1' then '\tExtended IP access list VPN-TRAFFIC' (backup peers
+# and an ISAKMP profile may stand between: '\tPeer = 10.4.4.2', '\tISAKMP Profile: P')
 _MAP_ENTRY = re.compile(
-    r"^\tPeer = (?P<peer>[\d.]+)\n\tExtended IP access list (?P<acl>\S+)", re.MULTILINE
+    r"^\tPeer = (?P<peer>[\d.]+)\n(?:\t(?:Peer = |ISAKMP Profile: ).*\n)*"
+    r"\tExtended IP access list (?P<acl>\S+)",
+    re.MULTILINE,
 )
 
 
 def crypto_acl(device: Device, peers: list[str] | None = None) -> str | None:
     """The match-address ACL of the map entry naming one of ``peers`` (else the first entry);
-    None when the map has only dynamic entries."""
-    entries = _MAP_ENTRY.findall(device.read("show crypto map") or "")
+    None when the map has only dynamic entries or only the ones of tunnel protection."""
+    text = device.read("show crypto map") or ""
+    entries = _MAP_ENTRY.findall(text)
     if not entries:
-        assert "Dynamic map template tag:" in (device.read("show crypto map") or "")
+        assert "Dynamic map template tag:" in text or "Map is a PROFILE INSTANCE." in text
         return None
     return next((acl for peer, acl in entries if peers and peer in peers), entries[0][1])
 
@@ -282,7 +332,8 @@ def test_device_yaml_and_planned_files_exist(name: str) -> None:
         for address in device.addresses:
             ipaddress.IPv4Address(address)
         acl = crypto_acl(device)
-        commands = list(PLAN_FIXED) + ([(f"show access-lists {acl}", True)] if acl else [])
+        plan = PLAN_XE if device.xe else PLAN_FIXED
+        commands = list(plan) + ([(f"show access-lists {acl}", True)] if acl else [])
         for command, sampled in commands:
             if device.read(command) is None:
                 missing.append(f"{device.name}: {command}")
@@ -324,7 +375,7 @@ def test_addresses_agree_with_configs_and_interfaces(name: str) -> None:
         configured = re.findall(r"^ ip address ([\d.]+) ([\d.]+)$", config, re.MULTILINE)
         assert sorted(a for a, _ in configured) == sorted(device.addresses)
         assert re.search(rf"^hostname {device.name}$", config, re.MULTILINE)
-        wan = device.read("show interfaces GigabitEthernet0/0") or ""
+        wan = device.read(f"show interfaces {device.wan}") or ""
         wan_address = re.search(r"Internet address is ([\d.]+)/", wan)
         assert wan_address and wan_address[1] in device.addresses
         # every ISAKMP SA has one of this device's addresses at one end
@@ -395,17 +446,27 @@ def test_counters_and_states_fit_the_expected_code(name: str) -> None:
         for b1, b2 in zip(s1, s2, strict=True):
             if b1.inbound and b2.inbound and b1.inbound == b2.inbound:
                 assert b2.encaps >= b1.encaps and b2.decaps >= b1.decaps, "counters went backwards"
+        others = [a for d in devices if d is not device for a in d.addresses]
         if first in PHASE1_DOWN:
             # phase 2 cannot exist without phase 1
             assert not any(b.inbound or b.outbound for b in s1 + s2), device.name
             for sample in (1, 2):
                 rows = isakmp_rows(device.read("show crypto isakmp sa", sample) or "")
                 assert all(r["state"] != "QM_IDLE" for r in rows), device.name
+                v2 = ikev2_rows(device.read("show crypto ikev2 sa detail", sample) or "")
+                assert all(r["status"] != "READY" for r in v2), device.name
         if first == "TUNNEL_HEALTHY":
             for sample in (1, 2):
+                if device.xe:
+                    v2 = ikev2_rows(device.read("show crypto ikev2 sa detail", sample) or "")
+                    assert [r["status"] for r in v2 if r["remote"] in others] == ["READY"]
+                    continue
                 rows = isakmp_rows(device.read("show crypto isakmp sa", sample) or "")
-                assert [r["state"] for r in rows] == ["QM_IDLE"]
-            (b1,), (b2,) = s1, s2
+                assert [r["state"] for r in rows if {r["dst"], r["src"]} & set(others)] == [
+                    "QM_IDLE"
+                ]
+            (b1,) = [b for b in s1 if b.peer in others]
+            (b2,) = [b for b in s2 if b.peer in others]
             assert b2.encaps > b1.encaps and b2.decaps > b1.decaps, device.name
     if first in ("ONE_WAY_TRAFFIC", "NO_ROUTE_TO_REMOTE_LAN", "NAT_T_NOT_ENABLED"):
         (b1,), (b2,) = (
@@ -430,6 +491,13 @@ def test_crypto_acls_mirror_unless_the_fault_says_otherwise(name: str) -> None:
         text = device.read(f"show access-lists {crypto_acl(device, other.addresses)}") or ""
         return re.findall(r"^\s+\d+ permit ip (\S+ \S+) (\S+ \S+)", text, re.MULTILINE)
 
+    if r1.xe:  # route-based: the selectors follow the tunnel mode (any/any, or GRE host/host)
+        modes = [
+            re.findall(r"^ tunnel mode (.+)$", d.read("show running-config") or "", re.MULTILINE)
+            for d in (r1, r2)
+        ]
+        assert (modes[0] == modes[1]) == (meta["expected_first"] != "PROXY_ID_MISMATCH")
+        return
     pairs1, pairs2 = permits(r1, r2), permits(r2, r1)
     mirrored = sorted(pairs1) == sorted((d, s) for s, d in pairs2)
     assert mirrored == (meta["expected_first"] != "PROXY_ID_MISMATCH")
@@ -484,7 +552,51 @@ def test_secrets_appear_only_in_running_config(name: str) -> None:
     assert (
         f"crypto isakmp key {GEN.PSK} address" in r1_config
         or f"\n key {GEN.EZVPN_GROUP_KEY}\n" in r1_config
+        or f"\n  pre-shared-key {GEN.PSK}\n" in r1_config  # IKEv2 keyring
+        or f" key {GEN.PSK}\n" in r1_config  # IKEv1 keyring: pre-shared-key address A key K
     )
+
+
+def test_issue_4_ikev2_and_format_variant_scenarios_exist() -> None:
+    assert {
+        "ikev2-healthy",
+        "ikev2-proposal-mismatch",
+        "ikev2-auth-failed",
+        "ikev2-ts-unacceptable",
+        "ikev2-transform-mismatch",
+        "ikev2-no-response",
+        "vti-tunnel-down",
+        "multi-peer-crypto-map",
+        "vrf-aware-crypto-map",
+        "healthy-ipv6-isakmp-section",
+    } <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if load(n)[1][0].xe])
+def test_ikev2_sas_mirror_and_tunnels_follow_the_ipsec_sas(name: str) -> None:
+    """Both ends of one READY IKEv2 SA show each other's SPIs swapped; a VTI's line protocol is
+    up exactly while IPsec SAs exist (GRE mode: whenever the interface is up)."""
+    _, devices = load(name)
+    for sample in (1, 2):
+        ready = [
+            [
+                r
+                for r in ikev2_rows(d.read("show crypto ikev2 sa detail", sample) or "")
+                if r["status"] == "READY"
+            ]
+            for d in devices
+        ]
+        if all(ready):
+            (a,), (b,) = ready
+            assert (a["local_spi"], a["remote_spi"]) == (b["remote_spi"], b["local_spi"])
+    for device in devices:
+        tunnel = device.read("show interfaces Tunnel0") or ""
+        config = device.read("show running-config") or ""
+        sas = any(b.inbound for b in ipsec_blocks(device.read("show crypto ipsec sa") or ""))
+        up = "line protocol is up" in tunnel.splitlines()[0]
+        if " tunnel mode ipsec ipv4" in config:
+            assert up == sas, device.name
+        assert f"destination {'10.2.2.1' if device.name == 'R1' else '10.1.1.1'}" in tunnel
 
 
 def test_psk_mismatch_configs_hold_different_keys() -> None:

@@ -19,7 +19,8 @@ Contract:
                        entries for the peer name (all crypto ACLs when no peer is given)
   isakmp_policy        ``ike_policies``
   transform_sets       ``transform_sets``
-  route_*              ``routes[plan id]``
+  route_*              ``routes[plan id]`` (route_peer, route_default, route_local_lan,
+                       route_remote_lan)
   source_interface,    ``interfaces[name]``
   crypto_interface
   logging              ``logs`` (LogEvent via the signature table) and
@@ -979,6 +980,7 @@ BUILDERS: dict[str, Builder] = {
     "isakmp_policy": _build_policies,
     "transform_sets": _build_transform_sets,
     "route_peer": _build_route,
+    "route_default": _build_route,
     "route_local_lan": _build_route,
     "route_remote_lan": _build_route,
     "source_interface": _build_interface,
@@ -1305,7 +1307,7 @@ class _DeviceParser:
             self.variables.update(derive_variables(state, self.peer))
 
         routes: dict[str, RouteLookup] = {}
-        for plan_id in ("route_peer", "route_local_lan", "route_remote_lan"):
+        for plan_id in ("route_peer", "route_default", "route_local_lan", "route_remote_lan"):
             if self._in_plan(plan_id):
                 route = self.section(plan_id)
                 if route is not None:

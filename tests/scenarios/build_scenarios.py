@@ -134,6 +134,8 @@ class MapEntry:
     pfs_group: int | None = None
     lifetime_seconds: int | None = None
     dynamic: bool = False
+    backup_peers: tuple[str, ...] = ()  # further `set peer` lines (tried in order)
+    isakmp_profile: str = ""
 
 
 @dataclass
@@ -175,12 +177,69 @@ class Flow:
 
 
 @dataclass
+class Ikev2Sa:
+    """One row of `show crypto ikev2 sa detail` (IOS-XE)."""
+
+    tunnel_id: int
+    local: str
+    remote: str
+    status: str = "READY"  # READY | IN-NEG | DELETE
+    active: int = 0  # seconds since it came up
+    local_spi: str = "0000000000000000"
+    remote_spi: str = "0000000000000000"
+    initiator: bool = True
+    session_id: int = 1
+    description: str = "Negotiation done"
+
+
+@dataclass
+class Ikev2Proposal:
+    name: str
+    encryption: tuple[str, ...] = ("aes-cbc-256",)
+    integrity: tuple[str, ...] = ("sha256",)
+    groups: tuple[int, ...] = (14,)
+
+
+@dataclass
+class Ikev2Setup:
+    """crypto ikev2 proposal / policy / keyring / profile of one router."""
+
+    proposals: list[Ikev2Proposal]
+    peer: str  # the keyring peer address and the profile's match identity remote address
+    key: str
+    peer_name: str = "SITE"
+    lifetime: int = 86400
+    dpd: tuple[int, int] | None = None  # interval, retry
+
+
+@dataclass
+class IpsecProfile:
+    name: str
+    transform_set: str
+    ikev2_profile: str = "IKEV2-PROFILE"
+    pfs_group: int | None = None
+
+
+@dataclass
+class TunnelIf:
+    """A protected tunnel interface (its Interface of the same name holds address and state)."""
+
+    name: str
+    source: str  # interface name
+    destination: str
+    profile: str
+    mode: str | None = "ipsec ipv4"  # None: IOS's default GRE mode (not printed)
+
+
+@dataclass
 class Runtime:
     """The dynamic state of one router at one sample."""
 
     isakmp: list[IsakmpSa] = field(default_factory=list)
     flows: dict[int, Flow] = field(default_factory=dict)  # crypto map seq -> flow
     acl: dict[str, dict[int, int | None]] = field(default_factory=dict)  # acl -> seq -> hits
+    ikev2: list[Ikev2Sa] = field(default_factory=list)  # IKEv2 SAs (IOS-XE routers)
+    tflows: dict[str, Flow] = field(default_factory=dict)  # protected tunnel -> flow
 
 
 @dataclass
@@ -210,6 +269,10 @@ class Router:
     serial: str = "FGL0000000A"
     version: str = "15.4"
     uptime: str = "6 days, 4 hours, 11 minutes"
+    ikev2: Ikev2Setup | None = None  # IOS-XE: crypto ikev2 proposal/policy/keyring/profile
+    isakmp_v6: list[IsakmpSa] = field(default_factory=list)  # the IPv6 section (both samples)
+    ipsec_profiles: list[IpsecProfile] = field(default_factory=list)
+    tunnels: list[TunnelIf] = field(default_factory=list)  # tunnel protection (VTI)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -413,6 +476,13 @@ class Ios15:
         for sa in self.r.samples[sample].isakmp:
             lines.append(f"{sa.dst:<16}{sa.src:<16}{sa.state:<15}{sa.conn_id:>7} {sa.status}")
         lines += ["", "IPv6 Crypto ISAKMP SA", ""]
+        for sa in self.r.isakmp_v6:
+            lines += [
+                f" dst: {sa.dst}",
+                f" src: {sa.src}",
+                f" state: {sa.state:<15} conn-id: {sa.conn_id:>6} status: {sa.status}",
+                "",
+            ]
         return "\n".join(lines) + "\n"
 
     # -- show crypto map --------------------------------------------------------------------
@@ -434,6 +504,9 @@ class Ios15:
                 out.append("")
                 continue
             out.append(f"\tPeer = {e.peer}")
+            out += [f"\tPeer = {p}" for p in e.backup_peers]
+            if e.isakmp_profile:
+                out.append(f"\tISAKMP Profile: {e.isakmp_profile}")
             out.append(f"\tExtended IP access list {e.acl}")
             for line in r.acls.get(e.acl, []):
                 out.append(f"\t    access-list {e.acl} {line.text()}")
@@ -493,6 +566,16 @@ class Ios15:
         net = ipaddress.IPv4Network(spec)
         return f"{net.network_address}/{net.netmask}"
 
+    def _protected_vrf(self, spec: str) -> str:
+        """The VRF of the LAN interface a selector names (an isakmp profile's `vrf`)."""
+        if spec.startswith("host ") or spec == "any":
+            return "(none)"
+        net = ipaddress.IPv4Network(spec)
+        for i in self.r.interfaces:
+            if i.vrf and i.network is not None and i.network.network.overlaps(net):
+                return i.vrf
+        return "(none)"
+
     def _plaintext_mtu(self, ts: TransformSet) -> int:
         return 1446 if any("3des" in t or t == "esp-des" for t in ts.transforms) else 1438
 
@@ -502,7 +585,7 @@ class Ios15:
         peer = flow.peer or e.peer
         sa = flow.sa
         out = [
-            "   protected vrf: (none)",
+            f"   protected vrf: {self._protected_vrf(acl.src)}",
             f"   local  ident (addr/mask/prot/port): ({self._ident(acl.src)}/0/0)",
             f"   remote ident (addr/mask/prot/port): ({self._ident(acl.dst)}/0/0)",
             f"   current_peer {peer} port {flow.port}",
@@ -575,6 +658,8 @@ class Ios15:
             if sa.conn_id and "(deleted)" not in sa.status:
                 mine = sa.dst if sa.dst in r.addresses() else sa.src
                 rows.append((sa.conn_id, "IKE", self._ike_alg(sa), 0, 0, 0, mine))
+        for sa in r.isakmp_v6:  # R1 initiated: src is its own address
+            rows.append((sa.conn_id, "IKE", self._ike_alg(sa), 0, 0, 0, sa.src))
         return sorted(rows)
 
     def engine(self, sample: int) -> str:
@@ -862,11 +947,14 @@ class Ios15:
                 continue
             out.append(f"crypto map {r.crypto_map.name} {e.seq} ipsec-isakmp ")
             out.append(f" set peer {e.peer}")
+            out += [f" set peer {p}" for p in e.backup_peers]
             if e.lifetime_seconds:
                 out.append(f" set security-association lifetime seconds {e.lifetime_seconds}")
             out.append(f" set transform-set {e.transform_set} ")
             if e.pfs_group:
                 out.append(f" set pfs group{e.pfs_group}")
+            if e.isakmp_profile:
+                out.append(f" set isakmp-profile {e.isakmp_profile}")
             out.append(f" match address {e.acl}")
         out += r.extra_config.get("cryptomap", [])
         return out
@@ -1173,6 +1261,8 @@ class Ios12(Ios15):
 
 
 def renderer(router: Router) -> Ios15:
+    if router.style == "iosxe":
+        return IosXe(router)
     return Ios12(router) if router.style == "ios12" else Ios15(router)
 
 
@@ -2921,6 +3011,1488 @@ def vrf_route_missing(s: Scenario) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# IOS-XE: IKEv2 and tunnel protection (VTI)
+# --------------------------------------------------------------------------------------------
+
+# IKEv2 vocabulary: config keyword -> (show crypto ikev2 proposal word, show crypto ikev2 sa)
+IKEV2_ENCRYPTION = {
+    "aes-cbc-256": ("AES-CBC-256", "AES-CBC, keysize: 256"),
+    "aes-cbc-192": ("AES-CBC-192", "AES-CBC, keysize: 192"),
+    "aes-cbc-128": ("AES-CBC-128", "AES-CBC, keysize: 128"),
+    "3des": ("3DES", "3DES"),
+}
+# integrity keyword -> (Integrity word, PRF word, debug "INTEGRITY"/"PRF" word)
+IKEV2_INTEGRITY = {
+    "sha512": ("SHA512", "SHA512"),
+    "sha384": ("SHA384", "SHA384"),
+    "sha256": ("SHA256", "SHA256"),
+    "sha1": ("SHA96", "SHA1"),
+    "md5": ("MD596", "MD5"),
+}
+IKEV2_GROUPS = {
+    2: "DH_GROUP_1024_MODP",
+    5: "DH_GROUP_1536_MODP",
+    14: "DH_GROUP_2048_MODP",
+    15: "DH_GROUP_3072_MODP",
+    16: "DH_GROUP_4096_MODP",
+    19: "DH_GROUP_256_ECP",
+    20: "DH_GROUP_384_ECP",
+    21: "DH_GROUP_521_ECP",
+}
+# what IOS-XE 17 offers when no proposal is configured (IKEv2 smart defaults)
+IKEV2_DEFAULT = Ikev2Proposal("default", ("aes-cbc-256",), ("sha512", "sha384"), (19, 14, 21, 5))
+
+
+def ikev2_offer_words(p: Ikev2Proposal) -> str:
+    """A proposal as the debug prints it: 'AES-CBC-256 SHA256 SHA256 DH_GROUP_2048_MODP/Group 14'."""
+    enc = IKEV2_ENCRYPTION[p.encryption[0]][0]
+    integ, prf = IKEV2_INTEGRITY[p.integrity[0]]
+    return f"{enc} {prf} {integ} {IKEV2_GROUPS[p.groups[0]]}/Group {p.groups[0]}"
+
+
+class IosXe(Ios15):
+    """IOS-XE 17.x on an ISR 4331: IOS 15's layouts plus IKEv2, IPsec profiles, tunnels."""
+
+    def _tunnel(self) -> TunnelIf | None:
+        return self.r.tunnels[0] if self.r.tunnels else None
+
+    # -- interfaces -------------------------------------------------------------------------
+
+    def interface(self, name: str) -> str:
+        tunnel = next((t for t in self.r.tunnels if t.name == name), None)
+        if tunnel is None:
+            text = super().interface(name)
+            return text.replace(
+                "Hardware is CN Gigabit Ethernet", "Hardware is ISR4331-3x1GE"
+            ).replace(
+                "Full Duplex, 1Gbps, media type is RJ45",
+                "Full Duplex, 1000Mbps, link type is auto, media type is RJ45",
+            )
+        i = self.r.iface(name)
+        if not i.admin_up:
+            status = f"{i.name} is administratively down, line protocol is down "
+        elif not i.link_up:
+            status = f"{i.name} is up, line protocol is down "
+        else:
+            status = f"{i.name} is up, line protocol is up "
+        src = self.r.iface(tunnel.source)
+        src_ip = str(src.network.ip) if src.network else "0.0.0.0"
+        gre = tunnel.mode is None
+        out = [status, "  Hardware is Tunnel"]
+        if i.description:
+            out.append(f"  Description: {i.description}")
+        if i.address:
+            out.append(f"  Internet address is {i.address}")
+        out += [
+            f"  MTU {9976 if gre else 9934} bytes, BW 100 Kbit/sec, DLY 50000 usec, ",
+            "     reliability 255/255, txload 1/255, rxload 1/255",
+            "  Encapsulation TUNNEL, loopback not set",
+            "  Keepalive not set",
+        ]
+        if i.up:
+            out.append("  Tunnel linestate evaluation up")
+        out += [
+            f"  Tunnel source {src_ip} ({tunnel.source}), destination {tunnel.destination}",
+            "   Tunnel Subblocks:",
+            "      src-track:",
+            f"         {i.name} source tracking subblock associated with {tunnel.source}",
+            f"          Set of tunnels with source {tunnel.source}, 1 member (includes iterators), on interface <OK>",
+            f"  Tunnel protocol/transport {'GRE/IP' if gre else 'IPSEC/IP'}",
+        ]
+        if gre:
+            out += ["    Key disabled, sequencing disabled", "    Checksumming of packets disabled"]
+        out += [
+            "  Tunnel TTL 255",
+            f"  Tunnel transport MTU {1476 if gre else 1438} bytes",
+            "  Tunnel transmit bandwidth 8000 (kbps)",
+            "  Tunnel receive bandwidth 8000 (kbps)",
+            f'  Tunnel protection via IPSec (profile "{tunnel.profile}")',
+            "  Last input 00:00:01, output 00:00:01, output hang never"
+            if i.up
+            else "  Last input never, output never, output hang never",
+            '  Last clearing of "show interface" counters never',
+            "  Input queue: 0/375/0/0 (size/max/drops/flushes); Total output drops: 0",
+            "  Queueing strategy: fifo",
+            "  Output queue: 0/0 (size/max)",
+            f"  5 minute input rate {i.rate[0]} bits/sec, {i.rate[0] // 800} packets/sec",
+            f"  5 minute output rate {i.rate[1]} bits/sec, {i.rate[1] // 800} packets/sec",
+            f"     {i.packets[0]} packets input, {i.octets[0]} bytes, 0 no buffer",
+            "     Received 0 broadcasts (0 IP multicasts)",
+            "     0 runts, 0 giants, 0 throttles ",
+            "     0 input errors, 0 CRC, 0 frame, 0 overrun, 0 ignored, 0 abort",
+            f"     {i.packets[1]} packets output, {i.octets[1]} bytes, 0 underruns",
+            "     Output 0 broadcasts (0 IP multicasts)",
+            "     0 output errors, 0 collisions, 0 interface resets",
+            "     0 unknown protocol drops",
+            "     0 output buffer failures, 0 output buffers swapped out",
+        ]
+        return "\n".join(out) + "\n"
+
+    # -- crypto maps IOS makes for tunnel protection ------------------------------------------
+
+    def crypto_map(self) -> str:
+        if self.r.crypto_map.entries or not self.r.tunnels:
+            return super().crypto_map()
+        out: list[str] = []
+        for t in self.r.tunnels:
+            prof = next(p for p in self.r.ipsec_profiles if p.name == t.profile)
+            ts = self.r.tset(prof.transform_set)
+            head = f"{t.name}-head-0"
+            common = [
+                "\tSecurity association lifetime: 4608000 kilobytes/3600 seconds",
+                "\tDualstack (Y/N): N",
+                "\tResponder-Only (Y/N): N",
+            ]
+            if prof.pfs_group:
+                common += ["\tPFS (Y/N): Y", f"\tDH group:  group{prof.pfs_group}"]
+            else:
+                common.append("\tPFS (Y/N): N")
+            common += [
+                "\tMixed-mode : Disabled",
+                "\tTransform sets={ ",
+                f"\t\t{ts.name}:  {{ {self._ts_words(ts)}  }} , ",
+                "\t}",
+            ]
+            out += [f'Crypto Map IPv4 "{head}" 65536 ipsec-isakmp', f"\tProfile name: {prof.name}"]
+            out += [*common, ""]
+            flow = self.r.samples[0].tflows.get(t.name)
+            src = self.r.iface(t.source).network
+            acl = (
+                f"permit gre host {src.ip if src else '0.0.0.0'} host {t.destination}"
+                if t.mode is None
+                else "permit ip any any"
+            )
+            out += [
+                f'Crypto Map IPv4 "{head}" 65537 ipsec-isakmp',
+                "\tMap is a PROFILE INSTANCE.",
+                f"\tPeer = {t.destination}",
+                f"\tIKEv2 Profile: {prof.ikev2_profile}",
+                "\tAccess-List SS dynamic: False",
+                "\tExtended IP access list ",
+                f"\t    access-list  {acl}",
+            ]
+            if flow is not None and flow.sa is not None:
+                out.append(f"\tCurrent peer: {t.destination}")
+            out += common
+            out += [f"\tInterfaces using crypto map {head}:", f"\t\t{t.name}", ""]
+        return "\n".join(out) + "\n"
+
+    # -- show crypto ipsec sa -----------------------------------------------------------------
+
+    def ipsec_sa(self, sample: int) -> str:
+        if self.r.crypto_map.entries or not self.r.tunnels:
+            return super().ipsec_sa(sample)
+        out: list[str] = []
+        for t in self.r.tunnels:
+            i = self.r.iface(t.name)
+            src = self.r.iface(t.source)
+            local = str(src.network.ip) if src.network else "0.0.0.0"
+            prof = next(p for p in self.r.ipsec_profiles if p.name == t.profile)
+            ts = self.r.tset(prof.transform_set)
+            flow = self.r.samples[sample].tflows.get(t.name, Flow())
+            sa = flow.sa if i.admin_up else None
+            if t.mode is None:
+                lid, rid = f"{local}/255.255.255.255/47/0", f"{t.destination}/255.255.255.255/47/0"
+            else:
+                lid = rid = "0.0.0.0/0.0.0.0/0/0"
+            out += [
+                f"interface: {t.name}",
+                f"    Crypto map tag: {t.name}-head-0, local addr {local}",
+                "",
+                "   protected vrf: (none)",
+                f"   local  ident (addr/mask/prot/port): ({lid})",
+                f"   remote ident (addr/mask/prot/port): ({rid})",
+                f"   current_peer {t.destination} port 500",
+                "     PERMIT, flags={origin_is_acl,}",
+                f"    #pkts encaps: {flow.encaps}, #pkts encrypt: {flow.encaps}, #pkts digest: {flow.encaps}",
+                f"    #pkts decaps: {flow.decaps}, #pkts decrypt: {flow.decaps}, #pkts verify: {flow.decaps}",
+                "    #pkts compressed: 0, #pkts decompressed: 0",
+                "    #pkts not compressed: 0, #pkts compr. failed: 0",
+                "    #pkts not decompressed: 0, #pkts decompress failed: 0",
+                f"    #send errors {flow.send_errors}, #recv errors {flow.recv_errors}",
+                "",
+                f"     local crypto endpt.: {local}, remote crypto endpt.: {t.destination}",
+                f"     plaintext mtu {self._plaintext_mtu(ts) if sa else 1500}, path mtu 1500, ip mtu 1500, ip mtu idb {t.source}",
+                f"     current outbound spi: 0x{sa.out_spi:X}({sa.out_spi})"
+                if sa
+                else "     current outbound spi: 0x0(0)",
+                f"     PFS (Y/N): Y, DH group: group{prof.pfs_group}"
+                if prof.pfs_group
+                else "     PFS (Y/N): N, DH group: none",
+                "",
+            ]
+            for direction in ("inbound", "outbound"):
+                out.append(f"     {direction} esp sas:")
+                if sa:
+                    spi = sa.in_spi if direction == "inbound" else sa.out_spi
+                    fid = sa.in_flow if direction == "inbound" else sa.out_flow
+                    kb = sa.remaining_kb[0] if direction == "inbound" else sa.remaining_kb[1]
+                    out += [
+                        f"      spi: 0x{spi:X}({spi})",
+                        f"        transform: {self._ts_words(ts)} ,",
+                        "        in use settings ={Tunnel, }"
+                        if t.mode
+                        else "        in use settings ={Transport, }",
+                        f"        conn id: {2000 + fid}, flow_id: ESG:{fid}, sibling_flags FFFFFFFF80000048, crypto map: {t.name}-head-0",
+                        f"        sa timing: remaining key lifetime (k/sec): ({kb}/{sa.remaining_seconds})",
+                        "        IV size: 16 bytes",
+                        "        replay detection support: Y",
+                        "        Status: ACTIVE(ACTIVE)",
+                    ]
+                out += ["", f"     {direction} ah sas:", "", f"     {direction} pcp sas:", ""]
+        return "\n".join(out) + "\n"
+
+    def engine_rows(self, sample: int) -> list[tuple[int, str, str, int, int, int, str]]:
+        rows = super().engine_rows(sample)
+        for t in self.r.tunnels:
+            flow = self.r.samples[sample].tflows.get(t.name)
+            if flow is None or flow.sa is None or not self.r.iface(t.name).admin_up:
+                continue
+            prof = next(p for p in self.r.ipsec_profiles if p.name == t.profile)
+            alg = self._ipsec_alg(self.r.tset(prof.transform_set))
+            src = self.r.iface(t.source).network
+            local = str(src.ip) if src else ""
+            rows.append((flow.sa.in_flow, "IPsec", alg, 0, flow.decaps, flow.decaps, local))
+            rows.append((flow.sa.out_flow, "IPsec", alg, flow.encaps, 0, 0, local))
+        return sorted(rows)
+
+    # -- IKEv2 --------------------------------------------------------------------------------
+
+    def ikev2_sa(self, sample: int) -> str:
+        setup = self.r.ikev2
+        proposal = setup.proposals[0] if setup and setup.proposals else IKEV2_DEFAULT
+        out = [" IPv4 Crypto IKEv2  SA ", ""]
+        for sa in self.r.samples[sample].ikev2:
+            out += [
+                "Tunnel-id Local                 Remote                fvrf/ivrf            Status ",
+                f"{sa.tunnel_id:<10}{sa.local + '/500':<22}{sa.remote + '/500':<22}{'none/none':<21}{sa.status:<7}",
+            ]
+            if sa.status == "READY":
+                enc = IKEV2_ENCRYPTION[proposal.encryption[0]][1]
+                integ, prf = IKEV2_INTEGRITY[proposal.integrity[0]]
+                out.append(
+                    f"      Encr: {enc}, PRF: {prf}, Hash: {integ}, DH Grp:{proposal.groups[0]}, Auth sign: PSK, Auth verify: PSK"
+                )
+            else:
+                out.append(
+                    "      Encr: Unknown - 0, PRF: Unknown - 0, Hash: None, DH Grp:0, Auth sign: Unknown - 0, Auth verify: Unknown - 0"
+                )
+            lifetime = setup.lifetime if setup else 86400
+            window = 5 if sa.status == "READY" else 1
+            msg = 2 if sa.status == "READY" else 0
+            out += [
+                f"      Life/Active Time: {lifetime}/{sa.active} sec",
+                f"      CE id: {1000 + sa.tunnel_id if sa.status == 'READY' else 0}, Session-id: {sa.session_id}",
+                f"      Local spi: {sa.local_spi}       Remote spi: {sa.remote_spi}",
+                f"      Status Description: {sa.description}",
+                f"      Local id: {sa.local}",
+                f"      Remote id: {sa.remote if sa.status == 'READY' else ''}",
+                f"      Local req msg id:  {msg:<15}Remote req msg id:  {msg:<10}",
+                f"      Local next msg id: {msg:<15}Remote next msg id: {msg:<10}",
+                f"      Local req queued:  {msg:<15}Remote req queued:  {msg:<10}",
+                f"      Local window:      {window:<15}Remote window:      {window:<10}",
+            ]
+            dpd = setup.dpd if setup else None
+            out.append(
+                f"      DPD configured for {dpd[0]} seconds, retry {dpd[1]}"
+                if dpd
+                else "      DPD configured for 0 seconds, retry 0"
+            )
+            out += [
+                "      Fragmentation not  configured.",
+                "      Dynamic Route Update: disabled",
+                "      Extended Authentication not configured.",
+                "      NAT-T is not detected  ",
+                "      Cisco Trust Security SGT is disabled",
+                f"      Initiator of SA : {'Yes' if sa.initiator else 'No'}",
+                "      PEER TYPE: Other",
+                "",
+            ]
+        out += [" IPv6 Crypto IKEv2  SA ", ""]
+        return "\n".join(out) + "\n"
+
+    def ikev2_proposal(self) -> str:
+        out = []
+        proposals = [IKEV2_DEFAULT, *(self.r.ikev2.proposals if self.r.ikev2 else [])]
+        for p in proposals:
+            out += [
+                f" IKEv2 proposal: {p.name} ",
+                "     Encryption : " + " ".join(IKEV2_ENCRYPTION[e][0] for e in p.encryption),
+                "     Integrity  : " + " ".join(IKEV2_INTEGRITY[i][0] for i in p.integrity),
+                "     PRF        : " + " ".join(IKEV2_INTEGRITY[i][1] for i in p.integrity),
+                "     DH Group   : " + " ".join(f"{IKEV2_GROUPS[g]}/Group {g}" for g in p.groups),
+            ]
+        return "\n".join(out) + "\n"
+
+    def ikev2_policy(self) -> str:
+        out = [
+            " IKEv2 policy : default",
+            "      Match fvrf : any",
+            "      Match address local : any ",
+            "      Proposal    : default ",
+            "",
+        ]
+        if self.r.ikev2 and self.r.ikev2.proposals:
+            out += [
+                " IKEv2 policy : IKEV2-POLICY",
+                "      Match fvrf  : global",
+                "      Match address local : any ",
+            ]
+            out += [f"      Proposal    : {p.name} " for p in self.r.ikev2.proposals]
+            out.append("")
+        return "\n".join(out) + "\n"
+
+    def ikev2_profile(self) -> str:
+        setup = self.r.ikev2
+        if setup is None:
+            return "\n"
+        dpd = (
+            f"interval {setup.dpd[0]}, retry-interval {setup.dpd[1]}, periodic"
+            if setup.dpd
+            else "disabled"
+        )
+        refs = 1 + 2 * len(self.r.tunnels)
+        out = [
+            "IKEv2 profile: IKEV2-PROFILE",
+            " Shutdown : No",
+            f" Ref Count: {refs}",
+            " Match criteria: ",
+            "  Fvrf: global",
+            "  Local address/interface: none",
+            "  Identities: ",
+            f"   address {setup.peer} 255.255.255.255",
+            "  Certificate maps: none",
+            "  Application type: none",
+            " Local identity: none",
+            " Remote identity: none",
+            " Local authentication method: pre-share",
+            " Remote authentication method(s): pre-share",
+            " EAP options: none",
+            " Keyring: IKEV2-KEYRING",
+            " Trustpoint(s): none",
+            f" Lifetime: {setup.lifetime} seconds",
+            f" DPD: {dpd}",
+            " NAT-keepalive: disabled",
+            " Ivrf: none",
+            " Virtual-template: none",
+            " mode auto: none",
+            " AAA AnyConnect EAP authentication mlist: none",
+            " AAA EAP authentication mlist: none",
+            " AAA authentication mlist: none",
+            " AAA Accounting: none",
+            " AAA group authorization: none",
+            " AAA user authorization: none",
+            "",
+        ]
+        return "\n".join(out) + "\n"
+
+    def ipsec_profile(self) -> str:
+        out: list[str] = []
+        profiles = [
+            (p.name, p.ikev2_profile, self.r.tset(p.transform_set), p.pfs_group)
+            for p in self.r.ipsec_profiles
+        ]
+        profiles.append(("default", "", TransformSet("default", ("esp-aes", "esp-sha-hmac")), None))
+        for name, ike, ts, pfs in profiles:
+            out.append(f"IPSEC profile {name}")
+            if ike:
+                out.append(f"\tIKEv2 Profile: {ike}")
+            out += [
+                "\tSecurity association lifetime: 4608000 kilobytes/3600 seconds",
+                "\tDualstack (Y/N): N",
+                "\tResponder-Only (Y/N): N",
+            ]
+            out += ["\tPFS (Y/N): Y", f"\t\tDH group: group{pfs}"] if pfs else ["\tPFS (Y/N): N"]
+            out += [
+                "\tMixed-mode : Disabled",
+                "\tTransform sets={ ",
+                f"\t\t{ts.name}:  {{ {self._ts_words(ts)}  }} , ",
+                "\t}",
+                "",
+            ]
+        return "\n".join(out) + "\n"
+
+    def crypto_session(self) -> str:
+        out = [
+            "Crypto session current status",
+            "",
+            "Code: C - IKE Configuration mode, D - Dead Peer Detection     ",
+            "K - Keepalives, N - NAT-traversal, T - cTCP encapsulation     ",
+            "X - IKE Extended Authentication, F - IKE Fragmentation",
+            "R - IKE Auto Reconnect, U - IKE Dynamic Route Update",
+            "S - SIP VPN",
+            "",
+        ]
+        rt = self.r.samples[0]
+        for t in self.r.tunnels:
+            i = self.r.iface(t.name)
+            src = self.r.iface(t.source).network
+            local = str(src.ip) if src else "0.0.0.0"
+            sa = next((s for s in rt.ikev2 if s.remote == t.destination), None)
+            flow = rt.tflows.get(t.name, Flow())
+            ipsec_up = flow.sa is not None and i.admin_up
+            if sa is not None and sa.status == "READY":
+                status = "UP-ACTIVE" if ipsec_up else "UP-IDLE"
+            elif sa is not None:
+                status = "DOWN-NEGOTIATING"
+            else:
+                status = "DOWN"
+            out.append(f"Interface: {t.name}")
+            if sa is not None:
+                out.append("Profile: IKEV2-PROFILE")
+            if status.startswith("UP"):
+                up = sa.active if sa else 0
+                out.append(f"Uptime: {up // 3600:02d}:{up % 3600 // 60:02d}:{up % 60:02d}")
+            out += [
+                f"Session status: {status}     ",
+                f"Peer: {t.destination} port 500 fvrf: (none) ivrf: (none)",
+                f"      Phase1_id: {t.destination if status.startswith('UP') else '(none)'}",
+                "      Desc: (none)",
+            ]
+            if sa is not None:
+                left = max(0, (self.r.ikev2.lifetime if self.r.ikev2 else 86400) - sa.active)
+                out += [
+                    f"  Session ID: {sa.session_id}  ",
+                    f"  IKEv2 SA: local {local}/500 remote {t.destination}/500 {'Active' if sa.status == 'READY' else 'Inactive'} ",
+                    f"          Capabilities:(none) connid:{sa.tunnel_id} lifetime:{left // 3600:02d}:{left % 3600 // 60:02d}:{left % 60:02d}",
+                ]
+            selectors = (
+                f"permit 47 host {local} host {t.destination}"
+                if t.mode is None
+                else "permit ip 0.0.0.0/0.0.0.0 0.0.0.0/0.0.0.0"
+            )
+            out.append(f"  IPSEC FLOW: {selectors} ")
+            if ipsec_up and flow.sa is not None:
+                kb = flow.sa.remaining_kb
+                out += [
+                    "        Active SAs: 2, origin: crypto map",
+                    f"        Inbound:  #pkts dec'ed {flow.decaps} drop 0 life (KB/Sec) {kb[0]}/{flow.sa.remaining_seconds}",
+                    f"        Outbound: #pkts enc'ed {flow.encaps} drop 0 life (KB/Sec) {kb[1]}/{flow.sa.remaining_seconds}",
+                ]
+            else:
+                out += [
+                    "        Active SAs: 0, origin: crypto map",
+                    "        Inbound:  #pkts dec'ed 0 drop 0 life (KB/Sec) 0/0",
+                    "        Outbound: #pkts enc'ed 0 drop 0 life (KB/Sec) 0/0",
+                ]
+            out.append("")
+        return "\n".join(out) + "\n"
+
+    def xe_outputs(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        if self.r.ikev2 is not None:
+            out["show crypto ikev2 sa detail"] = [self.ikev2_sa(0), self.ikev2_sa(1)]
+            out["show crypto ikev2 proposal"] = [self.ikev2_proposal()]
+            out["show crypto ikev2 policy"] = [self.ikev2_policy()]
+            out["show crypto ikev2 profile"] = [self.ikev2_profile()]
+        if self.r.tunnels:
+            out["show crypto ipsec profile"] = [self.ipsec_profile()]
+            out["show crypto session detail"] = [self.crypto_session()]
+        for i in self.r.interfaces:
+            if i.address or i.admin_up:
+                out[f"show interfaces {i.name}"] = [self.interface(i.name)]
+        return out
+
+    # -- running configuration -----------------------------------------------------------------
+
+    def crypto_config(self) -> list[str]:
+        out = super().crypto_config()
+        setup = self.r.ikev2
+        if setup is None and not self.r.ipsec_profiles:
+            return out
+        extra: list[str] = []
+        if setup is not None:
+            for p in setup.proposals:
+                extra += [
+                    f"crypto ikev2 proposal {p.name} ",
+                    " encryption " + " ".join(p.encryption),
+                    " integrity " + " ".join(p.integrity),
+                    " group " + " ".join(str(g) for g in p.groups),
+                    "!",
+                ]
+            if setup.proposals:
+                extra += ["crypto ikev2 policy IKEV2-POLICY "]
+                extra += [f" proposal {p.name}" for p in setup.proposals]
+                extra += ["!"]
+            extra += ["crypto ikev2 keyring IKEV2-KEYRING"]
+            if setup.key:
+                extra += [
+                    f" peer {setup.peer_name}",
+                    f"  address {setup.peer}",
+                    f"  pre-shared-key {setup.key}",
+                    " !",
+                ]
+            extra += [
+                "!",
+                "!",
+                "!",
+                "crypto ikev2 profile IKEV2-PROFILE",
+                f" match identity remote address {setup.peer} 255.255.255.255 ",
+                " authentication remote pre-share",
+                " authentication local pre-share",
+                " keyring local IKEV2-KEYRING",
+            ]
+            if setup.lifetime != 86400:
+                extra.append(f" lifetime {setup.lifetime}")
+            if setup.dpd:
+                extra.append(f" dpd {setup.dpd[0]} {setup.dpd[1]} periodic")
+            extra += ["!", "!", "!"]
+        # IKEv2 blocks come before the IPsec section, IPsec profiles after the transform sets
+        split = out.index("!") if "!" in out else 0
+        out = out[:split] + extra + out[split:]
+        for p in self.r.ipsec_profiles:
+            out += [f"crypto ipsec profile {p.name}", f" set transform-set {p.transform_set} "]
+            if p.pfs_group:
+                out.append(f" set pfs group{p.pfs_group}")
+            out += [f" set ikev2-profile {p.ikev2_profile}", "!", "!"]
+        return out
+
+    def interface_config(self, i: Interface) -> list[str]:
+        tunnel = next((t for t in self.r.tunnels if t.name == i.name), None)
+        out = super().interface_config(i)
+        out = [line for line in out if not (tunnel and line in (" duplex auto", " speed auto"))]
+        if tunnel is not None:
+            extra = [f" tunnel source {tunnel.source}"]
+            if tunnel.mode:
+                extra.append(f" tunnel mode {tunnel.mode}")
+            extra += [
+                f" tunnel destination {tunnel.destination}",
+                f" tunnel protection ipsec profile {tunnel.profile}",
+            ]
+            out = out[:-1] + extra + out[-1:]
+        else:
+            out = [
+                " negotiation auto" if line == " duplex auto" else line
+                for line in out
+                if line != " speed auto"
+            ]
+        return out
+
+    def config_lines(self) -> list[str]:
+        lines = super().config_lines()
+        drop_blocks = ("interface Embedded-Service-Engine0/0", "line 2")
+        out: list[str] = []
+        skipping = False
+        for line in lines:
+            if line in drop_blocks:
+                skipping = True
+                continue
+            if skipping and (line.startswith(" ") or line == "!"):
+                if line == "!":
+                    skipping = False
+                continue
+            skipping = False
+            if line.startswith("license udi pid"):
+                out.append(f"license udi pid {self.r.model} sn {self.r.serial}")
+                continue
+            if line == "service password-encryption":
+                out += [
+                    line,
+                    "platform qfp utilization monitor load 80",
+                    "platform punt-keepalive disable-kernel-core",
+                ]
+                continue
+            out.append(line)
+        return out
+
+
+VTI_SPI_R1_LOCAL = "6B1D1E5A09C4F2A7"  # R1's IKEv2 SPI (initiator); R2 shows it as remote
+VTI_SPI_R2_LOCAL = "D02C8E41A3B95F16"
+
+
+def _xe_router(r: Router, n: int) -> None:
+    """Turn one baseline IOS 15 router into an IOS-XE 17.6 ISR 4331 with an IKEv2 VTI."""
+    other = 3 - n
+    peer = f"10.{other}.{other}.1"
+    r.style = "iosxe"
+    r.version = "17.6"
+    r.model = "ISR4331/K9"
+    r.serial = "FDO2213A0" + ("7C" if n == 1 else "8D")
+    renames = {
+        "GigabitEthernet0/0": "GigabitEthernet0/0/0",
+        "GigabitEthernet0/1": "GigabitEthernet0/0/1",
+        "GigabitEthernet0/2": "GigabitEthernet0/0/2",
+    }
+    for i in r.interfaces:
+        i.name = renames[i.name]
+        i.crypto_map = None
+    r.interfaces.append(
+        Interface(
+            "Tunnel0",
+            f"172.16.0.{n}/30",
+            f"VTI to R{other}",
+            packets=(1519, 1523) if n == 1 else (1523, 1519),
+            octets=(189875, 190375) if n == 1 else (190375, 189875),
+            rate=(12000, 12000),
+        )
+    )
+    gw = f"10.{n}.{n}.2"
+    r.routes = [
+        StaticRoute("0.0.0.0/0", "GigabitEthernet0/0/0", gw),
+        StaticRoute(f"{peer}/32", "GigabitEthernet0/0/0", gw),
+        StaticRoute(f"192.168.{other}.0/24", "Tunnel0", None),
+    ]
+    r.policies = []
+    r.keys = {}
+    r.acls = {}
+    r.crypto_map = CryptoMap("", [], None)
+    r.ikev2 = Ikev2Setup([Ikev2Proposal("IKEV2-PROP")], peer=peer, key=PSK, peer_name=f"R{other}")
+    r.ipsec_profiles = [IpsecProfile("VTI-PROFILE", "TS-AES256")]
+    r.tunnels = [TunnelIf("Tunnel0", "GigabitEthernet0/0/0", peer, "VTI-PROFILE")]
+    in_spi, out_spi = (SPI_R1_IN, SPI_R1_OUT) if n == 1 else (SPI_R1_OUT, SPI_R1_IN)
+    flows = (1, 2) if n == 1 else (3, 4)
+    enc, dec = ((1523, 1533), (1519, 1529)) if n == 1 else ((1519, 1529), (1523, 1533))
+    for s, rt in enumerate(r.samples):
+        rt.isakmp = []
+        rt.flows = {}
+        rt.acl = {}
+        rt.ikev2 = [
+            Ikev2Sa(
+                1,
+                f"10.{n}.{n}.1",
+                peer,
+                "READY",
+                4820 + 6 * s - (n - 1) * 2,
+                VTI_SPI_R1_LOCAL if n == 1 else VTI_SPI_R2_LOCAL,
+                VTI_SPI_R2_LOCAL if n == 1 else VTI_SPI_R1_LOCAL,
+                initiator=n == 1,
+            )
+        ]
+        sa = SaPair(
+            in_spi,
+            out_spi,
+            flows[0],
+            flows[1],
+            2841 - 6 * s - (n - 1) * 2,
+            (4607873 - s, 4607871 - s),
+        )
+        rt.tflows = {"Tunnel0": Flow(enc[s], dec[s], sa=sa)}
+    r.logs = [(at, text) for at, text in r.logs if "IKMP_MODE_FAILURE" not in text]
+    r.log(
+        -4820.4 + (n - 1) * 2,
+        "%LINEPROTO-5-UPDOWN: Line protocol on Interface Tunnel0, changed state to up",
+    )
+
+
+def vti_baseline() -> Scenario:
+    s = copy.deepcopy(_BASELINE)
+    for n, r in enumerate(s.routers, start=1):
+        _xe_router(r, n)
+    return s
+
+
+def xe_scenario(
+    name: str,
+    *,
+    first: str,
+    also: tuple[str, ...] = (),
+    must_not: tuple[str, ...] = (),
+    description: str,
+) -> Callable[[Callable[[Scenario], None]], Callable[[Scenario], None]]:
+    """Like :func:`scenario`, on the IKEv2 / VTI baseline."""
+
+    def register(fault: Callable[[Scenario], None]) -> Callable[[Scenario], None]:
+        def build() -> Scenario:
+            s = copy.deepcopy(_VTI_BASELINE)
+            s.name = name
+            s.description = description
+            s.expected_first = first
+            s.expected_also = list(also)
+            s.must_not = list(must_not)
+            fault(s)
+            return s
+
+        REGISTRY[name] = build
+        return fault
+
+    return register
+
+
+_VTI_BASELINE = vti_baseline()
+
+
+def vti_down(r: Router) -> None:
+    """No IKEv2 SA and no IPsec SA: Tunnel0's line protocol is down, its route is gone."""
+    r.iface("Tunnel0").link_up = False
+    r.iface("Tunnel0").rate = (0, 0)
+    for rt in r.samples:
+        rt.ikev2 = []
+        rt.tflows = {"Tunnel0": Flow()}
+
+
+def vti_idle(r: Router) -> None:
+    """The IKEv2 SA is up but no IPsec SA could be made (UP-IDLE)."""
+    r.iface("Tunnel0").link_up = False
+    r.iface("Tunnel0").rate = (0, 0)
+    for rt in r.samples:
+        rt.tflows = {"Tunnel0": Flow()}
+
+
+def ikev2_line(session: int, text: str) -> str:
+    return f"IKEv2:(SESSION ID = {session},SA ID = 1):{text}"
+
+
+def ikev2_error(session: int, text: str) -> str:
+    return f"IKEv2-ERROR:(SESSION ID = {session},SA ID = 1):{text}"
+
+
+def ikev2_packet(
+    session: int,
+    sending: bool,
+    local: str,
+    peer: str,
+    ispi: str,
+    rspi: str,
+    msg: int,
+    exchange: str,
+    payload: str,
+) -> list[str]:
+    """A packet as `debug crypto ikev2 packet` prints it (continuation lines unindented)."""
+    way = (
+        f"Sending Packet [To {peer}:500/From {local}:500/VRF i0:f0] "
+        if sending
+        else f"Received Packet [From {peer}:500/To {local}:500/VRF i0:f0] "
+    )
+    return [
+        ikev2_line(session, way),
+        f" Initiator SPI : {ispi} - Responder SPI : {rspi} Message id: {msg}",
+        f" IKEv2 {exchange} ",
+        " Payload contents: ",
+        f"  {payload} ",
+    ]
+
+
+VTI_PHASE1_DOWN = ("TRANSFORM_SET_MISMATCH", "PROXY_ID_MISMATCH", "PFS_MISMATCH")
+
+
+@xe_scenario(
+    "ikev2-healthy",
+    first="TUNNEL_HEALTHY",
+    must_not=(
+        "PHASE1_PROPOSAL_MISMATCH",
+        "PHASE1_NO_RESPONSE",
+        *PHASE2,
+        *DATA,
+        "INSUFFICIENT_DATA",
+        "CRYPTO_MAP_NOT_APPLIED",
+        "CRYPTO_MAP_WRONG_INTERFACE",
+        "NO_ISAKMP_POLICY",
+        "WEAK_CRYPTO",
+    ),
+    description="IOS-XE 17.6 ISR 4331 routers with an IKEv2 route-based tunnel: Tunnel0 (tunnel "
+    "mode ipsec ipv4, tunnel protection ipsec profile VTI-PROFILE), IKEv2 proposal aes-cbc-256 / "
+    "sha256 / group 14, keyring PSK, the remote LAN routed into Tunnel0. The IKEv2 SA is READY, "
+    "the IPsec SAs (any/any selectors) count both ways.",
+)
+def ikev2_healthy(s: Scenario) -> None:
+    pass
+
+
+SKEW = (CLOCK_R2 - CLOCK_R1).total_seconds()
+R1_ISPI, R2_RSPI = "3A9F04C2E17B6D58", "91C2D7A0B4E3F615"
+
+
+def sa_init_request(session: int, me: str, peer: str, ispi: str, offer: Ikev2Proposal) -> list[str]:
+    """The initiator's IKE_SA_INIT (debug crypto ikev2 + packet)."""
+    enc = IKEV2_ENCRYPTION[offer.encryption[0]][0].rsplit("-", 1)[0]
+    integ, prf = IKEV2_INTEGRITY[offer.integrity[0]]
+    group = offer.groups[0]
+    return [
+        "IKEv2:% Getting preshared key from profile keyring IKEV2-KEYRING",
+        f"IKEv2:% Matched peer block '{'R2' if me.startswith('10.1.') else 'R1'}'",
+        f"IKEv2:Searching Policy with fvrf 0, local address {me}",
+        "IKEv2:Found Policy 'IKEV2-POLICY'",
+        ikev2_line(session, f"[IKEv2 -> Crypto Engine] Computing DH public key, DH Group {group}"),
+        ikev2_line(session, "Request queued for computation of DH key"),
+        ikev2_line(session, "Generating IKE_SA_INIT message"),
+        ikev2_line(session, "IKE Proposal: 1, SPI size: 0 (initial negotiation), "),
+        " Num. transforms: 4",
+        f"    {enc}   {prf}   {integ}   {IKEV2_GROUPS[group]}/Group {group} ",
+        *ikev2_packet(
+            session,
+            True,
+            me,
+            peer,
+            ispi,
+            "0000000000000000",
+            0,
+            "IKE_SA_INIT Exchange REQUEST",
+            "SA KE N VID VID VID VID NOTIFY(NAT_DETECTION_SOURCE_IP) NOTIFY(NAT_DETECTION_DESTINATION_IP)",
+        ),
+        ikev2_line(session, "Insert SA"),
+    ]
+
+
+def child_retry(r: Router, session: int, me: str, peer: str, msg: int, answer: str) -> list[str]:
+    """The initiator's CREATE_CHILD_SA for the tunnel and the peer's refusal (IKE SA up)."""
+    return [
+        ikev2_line(session, "Check for existing active SA"),
+        ikev2_line(session, "Generating CREATE_CHILD_SA message"),
+        *ikev2_packet(
+            session,
+            True,
+            me,
+            peer,
+            R1_ISPI,
+            R2_RSPI,
+            msg,
+            "CREATE_CHILD_SA Exchange REQUEST",
+            "ENCR",
+        ),
+        *ikev2_packet(
+            session,
+            False,
+            me,
+            peer,
+            R1_ISPI,
+            R2_RSPI,
+            msg,
+            "CREATE_CHILD_SA Exchange RESPONSE",
+            answer,
+        ),
+        ikev2_line(session, "Processing any notify-messages in child SA exchange"),
+    ]
+
+
+def child_refused(
+    session: int, me: str, peer: str, msg: int, reason: list[str], answer: str
+) -> list[str]:
+    """The responder's side of a refused CREATE_CHILD_SA."""
+    return [
+        *ikev2_packet(
+            session,
+            False,
+            me,
+            peer,
+            R1_ISPI,
+            R2_RSPI,
+            msg,
+            "CREATE_CHILD_SA Exchange REQUEST",
+            "SA N TSi TSr NOTIFY(SET_WINDOW_SIZE) NOTIFY(ESP_TFC_NO_SUPPORT) NOTIFY(NON_FIRST_FRAGS)",
+        ),
+        ikev2_line(session, "Processing CREATE_CHILD_SA exchange"),
+        *reason,
+        *ikev2_packet(
+            session,
+            True,
+            me,
+            peer,
+            R1_ISPI,
+            R2_RSPI,
+            msg,
+            "CREATE_CHILD_SA Exchange RESPONSE",
+            answer,
+        ),
+    ]
+
+
+@xe_scenario(
+    "ikev2-proposal-mismatch",
+    first="PHASE1_PROPOSAL_MISMATCH",
+    must_not=(
+        "PHASE1_NO_RESPONSE",
+        "PSK_MISMATCH",
+        "PSK_MISSING",
+        *PHASE2,
+        "TUNNEL_HEALTHY",
+        "NO_ISAKMP_POLICY",
+    ),
+    description="R2's IKEv2 proposal was changed to aes-cbc-128 / sha384 / group 20 while R1 offers "
+    "aes-cbc-256 / sha256 / group 14: R2 answers IKE_SA_INIT with NO_PROPOSAL_CHOSEN "
+    "(`Failed to find a matching policy`, received vs expected policies), R1 logs `Received no "
+    "proposal chosen notify`; no IKEv2 SA, Tunnel0 down on both ends.",
+)
+def ikev2_proposal_mismatch(s: Scenario) -> None:
+    r1, r2 = s.r1, s.r2
+    assert r2.ikev2 is not None and r1.ikev2 is not None
+    r2.ikev2.proposals = [Ikev2Proposal("IKEV2-PROP", ("aes-cbc-128",), ("sha384",), (20,))]
+    vti_down(r1)
+    vti_down(r2)
+    config_change(r2, -1733.1)
+    offer, own = r1.ikev2.proposals[0], r2.ikev2.proposals[0]
+    for k, at in enumerate((-31.206, -21.181, -11.157, -1.134)):
+        session, rsession = 12 + k, 7 + k
+        ispi = f"3A9F04C2E17B6D{0x58 + k:02X}"
+        r1.burst(at, sa_init_request(session, "10.1.1.1", "10.2.2.1", ispi, offer))
+        r2.burst(
+            at + SKEW + 0.011,
+            [
+                *ikev2_packet(
+                    rsession,
+                    False,
+                    "10.2.2.1",
+                    "10.1.1.1",
+                    ispi,
+                    "0000000000000000",
+                    0,
+                    "IKE_SA_INIT Exchange REQUEST",
+                    "SA KE N VID VID VID VID NOTIFY(NAT_DETECTION_SOURCE_IP) NOTIFY(NAT_DETECTION_DESTINATION_IP)",
+                ),
+                ikev2_line(rsession, "Verify SA init message"),
+                ikev2_line(rsession, "Insert SA"),
+                "IKEv2:Searching Policy with fvrf 0, local address 10.2.2.1",
+                "IKEv2:Found Policy 'IKEV2-POLICY'",
+                ikev2_line(rsession, "Processing IKE_SA_INIT message"),
+                ikev2_error(
+                    rsession,
+                    "Received Policies: : Failed to find a matching policyProposal 1:  ENCRYPTION: "
+                    + " ".join(ikev2_offer_words(offer).split()[:1])
+                    + f" PRF: {IKEV2_INTEGRITY[offer.integrity[0]][1]} INTEGRITY: {IKEV2_INTEGRITY[offer.integrity[0]][0]} DH GROUP: {IKEV2_GROUPS[offer.groups[0]]}/Group {offer.groups[0]}",
+                ),
+                ikev2_error(
+                    rsession,
+                    "Expected Policies: : Failed to find a matching policyProposal 1:  ENCRYPTION: "
+                    + " ".join(ikev2_offer_words(own).split()[:1])
+                    + f" PRF: {IKEV2_INTEGRITY[own.integrity[0]][1]} INTEGRITY: {IKEV2_INTEGRITY[own.integrity[0]][0]} DH GROUP: {IKEV2_GROUPS[own.groups[0]]}/Group {own.groups[0]}",
+                ),
+                ikev2_line(rsession, "Sending no proposal chosen notify"),
+                *ikev2_packet(
+                    rsession,
+                    True,
+                    "10.2.2.1",
+                    "10.1.1.1",
+                    ispi,
+                    "0000000000000000",
+                    0,
+                    "IKE_SA_INIT Exchange RESPONSE",
+                    "NOTIFY(NO_PROPOSAL_CHOSEN)",
+                ),
+                ikev2_error(rsession, ": Failed SA init exchange"),
+                ikev2_error(rsession, "Initial exchange failed: Initial exchange failed"),
+                ikev2_line(rsession, "Abort exchange"),
+                ikev2_line(rsession, "Deleting SA"),
+            ],
+            step=0.002,
+        )
+        r1.burst(
+            at + 0.024,
+            [
+                *ikev2_packet(
+                    session,
+                    False,
+                    "10.1.1.1",
+                    "10.2.2.1",
+                    ispi,
+                    "0000000000000000",
+                    0,
+                    "IKE_SA_INIT Exchange RESPONSE",
+                    "NOTIFY(NO_PROPOSAL_CHOSEN)",
+                ),
+                ikev2_error(session, ": Received no proposal chosen notify"),
+                ikev2_line(session, "Failed SA init exchange"),
+                ikev2_error(session, "Initial exchange failed: Initial exchange failed"),
+                ikev2_line(session, "Abort exchange"),
+                ikev2_line(session, "Deleting SA"),
+            ],
+            step=0.002,
+        )
+
+
+@xe_scenario(
+    "ikev2-auth-failed",
+    first="PSK_MISMATCH",
+    must_not=(
+        "PHASE1_PROPOSAL_MISMATCH",
+        "PHASE1_NO_RESPONSE",
+        "PSK_MISSING",
+        *PHASE2,
+        "TUNNEL_HEALTHY",
+    ),
+    description="The IKEv2 keyrings hold different pre-shared keys (R2's has two letters swapped): "
+    "IKE_SA_INIT completes, R2 cannot verify R1's AUTH payload (`Verification of peer's "
+    "authentication data FAILED`) and answers AUTHENTICATION_FAILED; `Auth exchange failed` on "
+    "both ends, no IKEv2 SA.",
+)
+def ikev2_auth_failed(s: Scenario) -> None:
+    r1, r2 = s.r1, s.r2
+    assert r2.ikev2 is not None and r1.ikev2 is not None
+    r2.ikev2.key = PSK_TYPO
+    vti_down(r1)
+    vti_down(r2)
+    config_change(r2, -2245.7)
+    offer = r1.ikev2.proposals[0]
+    for k, at in enumerate((-33.402, -23.377, -13.351, -3.329)):
+        session, rsession = 20 + k, 15 + k
+        ispi = f"5C0E7B9A3D21F4{0x40 + k:02X}"
+        rspi = f"A7D3E1902B6C58{0x10 + k:02X}"
+        r1.burst(at, sa_init_request(session, "10.1.1.1", "10.2.2.1", ispi, offer))
+        r1.burst(
+            at + 0.021,
+            [
+                *ikev2_packet(
+                    session,
+                    False,
+                    "10.1.1.1",
+                    "10.2.2.1",
+                    ispi,
+                    rspi,
+                    0,
+                    "IKE_SA_INIT Exchange RESPONSE",
+                    "SA KE N VID VID VID VID NOTIFY(NAT_DETECTION_SOURCE_IP) NOTIFY(NAT_DETECTION_DESTINATION_IP)",
+                ),
+                ikev2_line(session, "Processing IKE_SA_INIT message"),
+                ikev2_line(session, "Verify SA init message"),
+                ikev2_line(session, "Checking NAT discovery"),
+                ikev2_line(session, "NAT not found"),
+                ikev2_line(session, "Completed SA init exchange"),
+                ikev2_line(session, "Generate my authentication data"),
+                ikev2_line(session, "Use preshared key for id 10.1.1.1, key len 15"),
+                ikev2_line(session, "Get my authentication method"),
+                ikev2_line(session, "My authentication method is 'PSK'"),
+                ikev2_line(session, "Generating IKE_AUTH message"),
+                ikev2_line(session, "Constructing IDi payload: '10.1.1.1' of type 'IPv4 address'"),
+                *ikev2_packet(
+                    session,
+                    True,
+                    "10.1.1.1",
+                    "10.2.2.1",
+                    ispi,
+                    rspi,
+                    1,
+                    "IKE_AUTH Exchange REQUEST",
+                    "ENCR",
+                ),
+            ],
+            step=0.003,
+        )
+        r2.burst(
+            at + SKEW + 0.033,
+            [
+                *ikev2_packet(
+                    rsession,
+                    False,
+                    "10.2.2.1",
+                    "10.1.1.1",
+                    ispi,
+                    rspi,
+                    1,
+                    "IKE_AUTH Exchange REQUEST",
+                    "VID IDi AUTH SA TSi TSr NOTIFY(INITIAL_CONTACT) NOTIFY(SET_WINDOW_SIZE) NOTIFY(ESP_TFC_NO_SUPPORT) NOTIFY(NON_FIRST_FRAGS)",
+                ),
+                ikev2_line(rsession, "Stopping timer to wait for auth message"),
+                ikev2_line(rsession, "Checking NAT discovery"),
+                ikev2_line(rsession, "NAT not found"),
+                ikev2_line(
+                    rsession,
+                    "Searching policy based on peer's identity '10.1.1.1' of type 'IPv4 address'",
+                ),
+                "IKEv2:Searching Policy with fvrf 0, local address 10.2.2.1",
+                "IKEv2:Found Policy 'IKEV2-POLICY'",
+                ikev2_line(rsession, "Verify peer's policy"),
+                ikev2_line(rsession, "Peer's policy verified"),
+                ikev2_line(rsession, "Get peer's authentication method"),
+                ikev2_line(rsession, "Peer's authentication method is 'PSK'"),
+                ikev2_line(rsession, "Get peer's preshared key for 10.1.1.1"),
+                ikev2_line(rsession, "Verify peer's authentication data"),
+                ikev2_line(rsession, "Use preshared key for id 10.1.1.1, key len 15"),
+                ikev2_error(rsession, ": Verification of peer's authentication data FAILED"),
+                ikev2_line(rsession, "Sending authentication failure notify"),
+                *ikev2_packet(
+                    rsession,
+                    True,
+                    "10.2.2.1",
+                    "10.1.1.1",
+                    ispi,
+                    rspi,
+                    1,
+                    "IKE_AUTH Exchange RESPONSE",
+                    "NOTIFY(AUTHENTICATION_FAILED)",
+                ),
+                ikev2_error(rsession, ": Auth exchange failed"),
+                ikev2_line(rsession, "Abort exchange"),
+                ikev2_line(rsession, "Deleting SA"),
+            ],
+            step=0.002,
+        )
+        r1.burst(
+            at + 0.061,
+            [
+                *ikev2_packet(
+                    session,
+                    False,
+                    "10.1.1.1",
+                    "10.2.2.1",
+                    ispi,
+                    rspi,
+                    1,
+                    "IKE_AUTH Exchange RESPONSE",
+                    "NOTIFY(AUTHENTICATION_FAILED)",
+                ),
+                ikev2_line(session, "Process auth response notify"),
+                ikev2_error(session, ": Auth exchange failed"),
+                ikev2_line(session, "Abort exchange"),
+                ikev2_line(session, "Deleting SA"),
+            ],
+            step=0.002,
+        )
+
+
+@xe_scenario(
+    "ikev2-ts-unacceptable",
+    first="PROXY_ID_MISMATCH",
+    must_not=(
+        "PHASE1_PROPOSAL_MISMATCH",
+        "PHASE1_NO_RESPONSE",
+        "PSK_MISMATCH",
+        "TRANSFORM_SET_MISMATCH",
+        "TUNNEL_HEALTHY",
+    ),
+    description="R2's Tunnel0 lost `tunnel mode ipsec ipv4` and runs IOS's default GRE mode: its "
+    "traffic selectors are GRE host 10.2.2.1 <-> host 10.1.1.1 while R1 proposes any/any. The "
+    "IKEv2 SA is READY (UP-IDLE) but every CREATE_CHILD_SA is refused with TS_UNACCEPTABLE "
+    "(`There was no IPSEC policy found for received TS`); R1's Tunnel0 stays down.",
+)
+def ikev2_ts_unacceptable(s: Scenario) -> None:
+    r1, r2 = s.r1, s.r2
+    r2.tunnels[0].mode = None
+    vti_idle(r1)
+    for rt in r2.samples:
+        rt.tflows = {"Tunnel0": Flow()}
+    r2.iface("Tunnel0").rate = (0, 0)  # GRE: line protocol up (no keepalive), nothing passes
+    config_change(r2, -2602.4)
+    for k, at in enumerate((-35.517, -25.496, -15.474, -5.452)):
+        msg = 14 + 2 * k
+        r1.burst(
+            at,
+            child_retry(r1, 1, "10.1.1.1", "10.2.2.1", msg, "NOTIFY(TS_UNACCEPTABLE)"),
+            step=0.002,
+        )
+        r2.burst(
+            at + SKEW + 0.009,
+            child_refused(
+                1,
+                "10.2.2.1",
+                "10.1.1.1",
+                msg,
+                [
+                    ikev2_error(1, ": There was no IPSEC policy found for received TS"),
+                    ikev2_line(1, "Sending TS unacceptable notify"),
+                ],
+                "NOTIFY(TS_UNACCEPTABLE)",
+            ),
+            step=0.002,
+        )
+
+
+@xe_scenario(
+    "ikev2-transform-mismatch",
+    first="TRANSFORM_SET_MISMATCH",
+    must_not=(
+        "PHASE1_PROPOSAL_MISMATCH",
+        "PHASE1_NO_RESPONSE",
+        "PSK_MISMATCH",
+        "PROXY_ID_MISMATCH",
+        "TUNNEL_HEALTHY",
+        "WEAK_CRYPTO",
+    ),
+    description="R2's IPsec profile VTI-PROFILE now uses transform set TS-AES128 (esp-aes "
+    "esp-sha-hmac) while R1's uses esp-aes 256 esp-sha256-hmac: the IKEv2 SA is READY (UP-IDLE), "
+    "every Child SA is refused (`Failed to find a matching policy`, ESP received vs expected), "
+    "no IPsec SA, Tunnel0 down.",
+)
+def ikev2_transform_mismatch(s: Scenario) -> None:
+    r1, r2 = s.r1, s.r2
+    r2.transform_sets = [TransformSet("TS-AES128", ("esp-aes", "esp-sha-hmac"))]
+    r2.ipsec_profiles[0].transform_set = "TS-AES128"
+    vti_idle(r1)
+    vti_idle(r2)
+    config_change(r2, -2903.9)
+    for k, at in enumerate((-36.804, -26.781, -16.760, -6.738)):
+        msg = 14 + 2 * k
+        r1.burst(
+            at,
+            child_retry(r1, 1, "10.1.1.1", "10.2.2.1", msg, "NOTIFY(NO_PROPOSAL_CHOSEN)"),
+            step=0.002,
+        )
+        r2.burst(
+            at + SKEW + 0.009,
+            child_refused(
+                1,
+                "10.2.2.1",
+                "10.1.1.1",
+                msg,
+                [
+                    ikev2_error(
+                        1,
+                        "Received Policies: : Failed to find a matching policyESP: Proposal 1:  AES-CBC-256 SHA256 Don't use ESN",
+                    ),
+                    ikev2_error(
+                        1,
+                        "Expected Policies: : Failed to find a matching policyESP: Proposal 1:  AES-CBC-128 SHA96 Don't use ESN",
+                    ),
+                    ikev2_line(1, "Sending no proposal chosen notify"),
+                ],
+                "NOTIFY(NO_PROPOSAL_CHOSEN)",
+            ),
+            step=0.002,
+        )
+
+
+@xe_scenario(
+    "ikev2-no-response",
+    first="PHASE1_NO_RESPONSE",
+    must_not=(
+        "PHASE1_PROPOSAL_MISMATCH",
+        "PSK_MISMATCH",
+        "NO_ROUTE_TO_PEER",
+        *PHASE2,
+        "TUNNEL_HEALTHY",
+    ),
+    description="A provider filter drops UDP 500/4500 between the sites in both directions: both "
+    "ends keep an IKEv2 SA IN-NEG (`Initiator waiting for INIT response`), retransmit IKE_SA_INIT "
+    "until `Maximum number of retransmissions reached` and start again; neither hears the other.",
+)
+def ikev2_no_response(s: Scenario) -> None:
+    for n, r in enumerate(s.routers, start=1):
+        vti_down(r)
+        me, peer = f"10.{n}.{n}.1", f"10.{3 - n}.{3 - n}.1"
+        ispi = "2F8A61C0D9E43B17" if n == 1 else "C4B27E019A5D6F83"
+        for rt in r.samples:
+            rt.ikev2 = [
+                Ikev2Sa(
+                    3,
+                    me,
+                    peer,
+                    "IN-NEG",
+                    0,
+                    ispi,
+                    "0000000000000000",
+                    True,
+                    31 + n,
+                    "Initiator waiting for INIT response",
+                )
+            ]
+        assert r.ikev2 is not None
+        base = -58.913 if n == 1 else -57.201 + SKEW
+        for attempt, start in enumerate((base - 62.0, base)):
+            session = 29 + n + 2 * attempt
+            key = ("1E5B09C2A7F3D468" if n == 1 else "8B0C3F6E21D9A547") if attempt == 0 else ispi
+            t = r.burst(start, sa_init_request(session, me, peer, key, r.ikev2.proposals[0]))
+            gaps = (2, 4, 8, 16, 32) if attempt == 0 else (2, 4, 8, 16)
+            for gap in gaps:
+                t += gap
+                r.burst(
+                    t,
+                    [
+                        ikev2_line(session, "Retransmitting packet"),
+                        *ikev2_packet(
+                            session,
+                            True,
+                            me,
+                            peer,
+                            key,
+                            "0000000000000000",
+                            0,
+                            "IKE_SA_INIT Exchange REQUEST",
+                            "SA KE N VID VID VID VID NOTIFY(NAT_DETECTION_SOURCE_IP) NOTIFY(NAT_DETECTION_DESTINATION_IP)",
+                        ),
+                    ],
+                )
+            if attempt == 0:
+                r.burst(
+                    t + 0.5,
+                    [
+                        ikev2_line(session, "Maximum number of retransmissions reached"),
+                        ikev2_line(session, "Failed SA init exchange"),
+                        ikev2_error(session, "Initial exchange failed: Initial exchange failed"),
+                        ikev2_line(session, "Abort exchange"),
+                        ikev2_line(session, "Deleting SA"),
+                    ],
+                )
+
+
+@xe_scenario(
+    "vti-tunnel-down",
+    first="SOURCE_INTERFACE_DOWN",
+    must_not=(
+        "CRYPTO_MAP_NOT_APPLIED",
+        "ISAKMP_DISABLED",
+        "PHASE1_NO_RESPONSE",
+        "PHASE1_PROPOSAL_MISMATCH",
+        *PHASE2,
+        "TUNNEL_HEALTHY",
+    ),
+    description="R1's Tunnel0 was shut down (`shutdown`, administratively down): its route to "
+    "R2's LAN is gone, IOS switched IKE off (`ISAKMP is OFF`, no crypto interface left), so R1 "
+    "neither initiates nor answers; R2 retransmits IKE_SA_INIT in vain.",
+)
+def vti_tunnel_down(s: Scenario) -> None:
+    r1, r2 = s.r1, s.r2
+    vti_down(r1)
+    vti_down(r2)
+    r1.iface("Tunnel0").admin_up = False
+    config_change(r1, -1266.3)
+    r1.log(
+        -1265.9, "%LINEPROTO-5-UPDOWN: Line protocol on Interface Tunnel0, changed state to down"
+    )
+    r1.log(-1265.8, "%LINK-5-CHANGED: Interface Tunnel0, changed state to administratively down")
+    r1.log(-1265.2, "%CRYPTO-6-ISAKMP_ON_OFF: ISAKMP is OFF")
+    r2.log(
+        -1265.9 + SKEW + 9.7,
+        "%LINEPROTO-5-UPDOWN: Line protocol on Interface Tunnel0, changed state to down",
+    )
+    for rt in r2.samples:
+        rt.ikev2 = [
+            Ikev2Sa(
+                6,
+                "10.2.2.1",
+                "10.1.1.1",
+                "IN-NEG",
+                0,
+                "C4B27E019A5D6F83",
+                "0000000000000000",
+                True,
+                44,
+                "Initiator waiting for INIT response",
+            )
+        ]
+    assert r2.ikev2 is not None
+    t = r2.burst(
+        -21.415 + SKEW,
+        sa_init_request(44, "10.2.2.1", "10.1.1.1", "C4B27E019A5D6F83", r2.ikev2.proposals[0]),
+    )
+    for gap in (2, 4, 8):
+        t += gap
+        r2.burst(
+            t,
+            [
+                ikev2_line(44, "Retransmitting packet"),
+                *ikev2_packet(
+                    44,
+                    True,
+                    "10.2.2.1",
+                    "10.1.1.1",
+                    "C4B27E019A5D6F83",
+                    "0000000000000000",
+                    0,
+                    "IKE_SA_INIT Exchange REQUEST",
+                    "SA KE N VID VID VID VID NOTIFY(NAT_DETECTION_SOURCE_IP) NOTIFY(NAT_DETECTION_DESTINATION_IP)",
+                ),
+            ],
+        )
+
+
+# ---- issue 4, format variants: several peers on one map, a VRF-aware map, an IPv6 section ----
+
+
+@scenario(
+    "multi-peer-crypto-map",
+    first="TUNNEL_HEALTHY",
+    must_not=(
+        "CRYPTO_ACL_OVERLAP",
+        "PEER_NOT_FOUND",
+        "PEER_ADDRESS_MISMATCH",
+        *PHASE2,
+        *DATA,
+        "INSUFFICIENT_DATA",
+    ),
+    description="R1's crypto map VPNMAP on GigabitEthernet0/0 carries three entries: 5 to branch "
+    "10.3.3.1 (192.168.3.0/24, SAs up), 10 to R2 and 20 to branch 10.4.4.1 with backup peer "
+    "10.4.4.2 (192.168.4.0/24, idle, no SA). `show crypto isakmp sa`, `show crypto ipsec sa` "
+    "and the engine list all of them; the tunnel to R2 is checked and healthy.",
+)
+def multi_peer_crypto_map(s: Scenario) -> None:
+    r1 = s.r1
+    r1.acls["VPN-BRANCH3"] = [AclLine(10, "permit", "192.168.1.0/24", "192.168.3.0/24")]
+    r1.acls["VPN-BRANCH4"] = [AclLine(10, "permit", "192.168.1.0/24", "192.168.4.0/24")]
+    r1.crypto_map.entries = [
+        MapEntry(5, "10.3.3.1", "TS-AES256", "VPN-BRANCH3"),
+        *r1.crypto_map.entries,
+        MapEntry(20, "10.4.4.1", "TS-AES256", "VPN-BRANCH4", backup_peers=("10.4.4.2",)),
+    ]
+    for peer in ("10.3.3.1", "10.4.4.1", "10.4.4.2"):
+        r1.keys[peer] = PSK
+    r1.routes += [
+        StaticRoute("192.168.3.0/24", "GigabitEthernet0/0", "10.1.1.2"),
+        StaticRoute("192.168.4.0/24", "GigabitEthernet0/0", "10.1.1.2"),
+    ]
+    for k, rt in enumerate(r1.samples):
+        rt.isakmp = [
+            IsakmpSa("10.2.2.1", "10.1.1.1", "QM_IDLE", 1001),
+            IsakmpSa("10.3.3.1", "10.1.1.1", "QM_IDLE", 1004),
+        ]
+        rt.flows[5] = Flow(
+            3012 + 17 * k,
+            2987 + 16 * k,
+            sa=SaPair(0x7E31A0C4, 0x2B94D615, 7, 8, 1834 - 6 * k, (4606877 - k, 4606551 - k)),
+        )
+        rt.flows[20] = Flow()
+        rt.acl["VPN-BRANCH3"] = {10: 3019 + 17 * k}
+        rt.acl["VPN-BRANCH4"] = {10: None}
+    config_change(r1, -2480.5)
+
+
+@scenario(
+    "vrf-aware-crypto-map",
+    first="TUNNEL_HEALTHY",
+    must_not=(
+        "VRF_ROUTE_MISSING",
+        "NO_ROUTE_TO_REMOTE_LAN",
+        "SOURCE_INTERFACE_DOWN",
+        "PSK_MISSING",
+        *PHASE2,
+        *DATA,
+        "INSUFFICIENT_DATA",
+    ),
+    description="R1 protects a customer VRF: LAN GigabitEthernet0/1 is in VRF CUST-A (inside VRF), "
+    "the WAN in the global table (front-door VRF: global). The crypto map entry sets an ISAKMP "
+    "profile with `vrf CUST-A` and a keyring (no global `crypto isakmp key`); the route to R2's "
+    "LAN exists only in CUST-A and `show crypto ipsec sa` says `protected vrf: CUST-A`. Healthy.",
+)
+def vrf_aware_crypto_map(s: Scenario) -> None:
+    r1 = s.r1
+    r1.extra_config["global"] = ["ip vrf CUST-A", " rd 65000:10", "!"]
+    r1.iface("GigabitEthernet0/1").vrf = "CUST-A"
+    r1.keys = {}
+    r1.extra_config["isakmp"] = [
+        "crypto keyring KR-CUST-A  ",
+        f"  pre-shared-key address 10.2.2.1 key {PSK}",
+        "crypto isakmp profile ISAKMP-CUST-A",
+        "   vrf CUST-A",
+        "   keyring KR-CUST-A",
+        "   match identity address 10.2.2.1 255.255.255.255 ",
+    ]
+    r1.crypto_map.entries[0].isakmp_profile = "ISAKMP-CUST-A"
+    r1.routes = [
+        StaticRoute("0.0.0.0/0", "GigabitEthernet0/0", "10.1.1.2"),
+        StaticRoute("10.2.2.1/32", "GigabitEthernet0/0", "10.1.1.2"),
+        StaticRoute("192.168.2.0/24", "GigabitEthernet0/0", "10.1.1.2", vrf="CUST-A"),
+    ]
+    view = Ios15(r1)
+    for lan in ("192.168.1.0", "192.168.2.0"):
+        r1.extra_commands[f"show ip route vrf CUST-A {lan}"] = [view.route(lan, vrf="CUST-A")]
+    config_change(r1, -3321.8)
+
+
+@scenario(
+    "healthy-ipv6-isakmp-section",
+    first="TUNNEL_HEALTHY",
+    must_not=(*PHASE2, *DATA, "INSUFFICIENT_DATA", "PHASE1_NO_RESPONSE"),
+    description="The healthy tunnel, and R1 also runs an IPv6 tunnel (ipv6 crypto map VPNMAP6 on "
+    "GigabitEthernet0/0, peer 2001:DB8:30::1): `show crypto isakmp sa` lists its SA in the IPv6 "
+    "section (dst/src/state on their own lines), the engine lists its IKE connection.",
+)
+def healthy_ipv6_isakmp_section(s: Scenario) -> None:
+    r1 = s.r1
+    r1.isakmp_v6 = [IsakmpSa("2001:DB8:30::1", "2001:DB8:10::1", "QM_IDLE", 1005)]
+    r1.extra_config["if:GigabitEthernet0/0"] = [
+        " ipv6 address 2001:DB8:10::1/64",
+        " ipv6 crypto map VPNMAP6",
+    ]
+    r1.extra_config["isakmp"] = [f"crypto isakmp key {PSK} address ipv6 2001:DB8:30::1/128"]
+    r1.extra_config["cryptomap"] = [
+        "crypto map ipv6 VPNMAP6 10 ipsec-isakmp ",
+        " set peer 2001:DB8:30::1",
+        " set transform-set TS-AES256 ",
+        " match address VPN6-TRAFFIC",
+        "!",
+        "ipv6 access-list VPN6-TRAFFIC",
+        " permit ipv6 2001:DB8:1::/64 2001:DB8:3::/64",
+    ]
+    config_change(r1, -2890.2)
+
+
+# --------------------------------------------------------------------------------------------
 # Writing folders
 # --------------------------------------------------------------------------------------------
 
@@ -2951,6 +4523,8 @@ def outputs(r: Router, others: tuple[str, ...] = ()) -> dict[str, list[str]]:
     for i in r.interfaces:
         if i.name in ("GigabitEthernet0/0", "GigabitEthernet0/1") or i.admin_up:
             out[f"show interfaces {i.name}"] = [v.interface(i.name)]
+    if isinstance(v, IosXe):
+        out.update(v.xe_outputs())
     out.update(r.extra_commands)
     for command in r.omit:
         out.pop(command, None)
