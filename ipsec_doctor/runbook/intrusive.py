@@ -232,6 +232,7 @@ class IntrusiveSteps:
     def _debug(self, step: Step, ends: Sequence[End]) -> IntrusiveOutcome:
         outcome = IntrusiveOutcome(ran=False)
         running: list[_Running] = []
+        failed: list[_Running] = []
         cleanup_failed: DebugCleanupError | None = None
         try:
             with contextlib.ExitStack() as stack:
@@ -247,17 +248,27 @@ class IntrusiveSteps:
                     if not self._debugs(step, end.info.platform):
                         continue
                     session = self._debug_session(step, end)
+                    # recorded BEFORE entering: Ctrl-C inside __enter__ (the session undoes
+                    # itself) must still be reported by undo_all
+                    item = _Running(end, session, self._debug_change(step, end))
+                    self._running.append(item)
                     try:
                         stack.enter_context(session)
                     except IpsecDoctorError as exc:
                         outcome.notes.append(f"{end.name}: debug not started: {exc}")
+                        if session.result is not None and session.result.debugs:
+                            failed.append(item)  # partly on, then undone: on record
+                        else:
+                            self._running.remove(item)
                         continue
-                    item = _Running(end, session, self._debug_change(step, end))
                     running.append(item)
-                    self._running.append(item)
                 self._watch_all(running, self._seconds(step))
         except DebugCleanupError as exc:  # the undo could not be verified: loud, not fatal
             cleanup_failed = exc
+        for item in failed:
+            self._settle(item)
+            item.reported = True
+            outcome.changes.append(item.change)
         for item in running:
             self._settle(item)
             item.reported = True

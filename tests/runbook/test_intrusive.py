@@ -18,6 +18,7 @@ from ipsec_doctor.lab.emulator import EmulatorLab, run_lab
 from ipsec_doctor.lab.inventory_writer import write_inventory
 from ipsec_doctor.resources import data_dir
 from ipsec_doctor.runbook.engine import RunbookEngine, RunbookRun
+from ipsec_doctor.runbook.intrusive import IntrusiveSteps
 from ipsec_doctor.runbook.io import Action
 from ipsec_doctor.runbook.live import nornir_session
 from ipsec_doctor.runbook.schema import END, Outcome, Runbook
@@ -149,3 +150,26 @@ def test_a_read_step_reconnects_a_dropped_session(healthy_lab: EmulatorLab, tmp_
     visit = run.visits[0]
     assert {c.outcome for c in visit.commands if c.device == "R1"} == {"ok"}
     assert visit.outcome is Outcome.CLEAR
+
+
+def test_ctrl_c_while_the_second_router_starts_its_debugs_reports_both(
+    healthy_lab: EmulatorLab, tmp_path: Path
+) -> None:
+    """Ctrl-C inside a debug session's start: it undoes itself, and the change is on record."""
+    live = session(healthy_lab, tmp_path, max_debug_seconds=5)
+    driver = live.intrusive
+    assert isinstance(driver, IntrusiveSteps)
+
+    def notify(text: str) -> None:
+        if text.startswith("R2:"):
+            raise KeyboardInterrupt  # the person presses Ctrl-C just as R2's debugs are on
+
+    driver.notify = notify
+    step = crypto_map().step("ike.debug")
+    with pytest.raises(KeyboardInterrupt):
+        driver.run(step, live.ends)
+    changes = driver.undo_all()
+    assert sorted(c.device for c in changes) == ["R1", "R2"]
+    assert all(c.undone for c in changes)
+    live.close()
+    healthy_lab.assert_debugs_off()
