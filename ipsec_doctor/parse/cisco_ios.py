@@ -131,7 +131,7 @@ from ipsec_doctor.parse.derive import (
     device_features,
     missing_reasons,
 )
-from ipsec_doctor.parse.logs import classify_lines, split_log_lines
+from ipsec_doctor.parse.logs import classify_lines, classify_log_text, split_log_lines
 from ipsec_doctor.parse.textfsm_parser import clean_output, parse_output
 from ipsec_doctor.platforms.loader import PlanCommand, Platform, load_platform
 
@@ -1347,6 +1347,10 @@ class _DeviceParser:
         log_value = self.section("logging")
         if log_value is not None:
             logs, unclassified = log_value
+        debug_events, debug_unclassified = self._debug_output(state.clock)
+        if debug_events or debug_unclassified:
+            logs = (*(logs or ()), *debug_events)
+            unclassified = (*unclassified, *debug_unclassified)
 
         return replace(
             state,
@@ -1356,6 +1360,31 @@ class _DeviceParser:
             problems=tuple(self.problems),
             extras=extras,
         )
+
+    def _debug_output(
+        self, clock: datetime | None
+    ) -> tuple[tuple[LogEvent, ...], tuple[Evidence, ...]]:
+        """Events of ``debug crypto ...`` captures (added by ``check --debug``): log text too."""
+        events: list[LogEvent] = []
+        unclassified: list[Evidence] = []
+        for capture in self.capture.captures:
+            if (
+                not capture.command.startswith("debug ")
+                or not capture.ok
+                or not capture.raw.strip()
+            ):
+                continue
+            found, rest = classify_log_text(
+                self.platform.name,
+                capture.raw,
+                reference=clock,
+                command=capture.command,
+                device=self.capture.name,
+                sample=capture.sample,
+            )
+            events.extend(found)
+            unclassified.extend(rest)
+        return tuple(events), tuple(unclassified)
 
     def _in_plan(self, plan_id: str) -> bool:
         return any(entry.id == plan_id for entry in self.platform.commands)
