@@ -9,8 +9,10 @@ could be read at all, 1 when a finding is at or above ``--fail-on``, else 0.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from ipsec_doctor.cli.exit_codes import ExitCode
 from ipsec_doctor.model.findings import Severity
@@ -66,12 +68,26 @@ def _colourise(text: str) -> str:
     return text
 
 
-def emit_report(report: Report, args: argparse.Namespace, stream: TextIO | None = None) -> int:
+def emit_report(
+    report: Report,
+    args: argparse.Namespace,
+    stream: TextIO | None = None,
+    *,
+    json_extra: Mapping[str, Any] | None = None,
+    text_before: str = "",
+) -> int:
+    """Print ``report`` and return its exit code. ``json_extra`` adds top-level keys to the JSON
+    document (``analyze --log`` adds ``log``); ``text_before`` is printed before the text
+    report."""
     out = stream or sys.stdout
     if args.format == "json":
-        out.write(render_json(report))
+        if json_extra:
+            document = {**report.to_dict(), **json_extra}
+            out.write(json.dumps(document, indent=2) + "\n")
+        else:
+            out.write(render_json(report))
     else:
-        text = render_text(report)
+        text = text_before + render_text(report)
         out.write(_colourise(text) if out.isatty() else text)
     out.flush()
     return int(exit_code_for(report, args.fail_on))

@@ -86,7 +86,21 @@ def diagnose_captures(
     notes: Sequence[str] = (),
 ) -> Report:
     """Parse, diagnose and wrap one run's captures into a Report."""
-    states = parse_states(capture_set, plan)
+    return diagnose_states(
+        capture_set, plan, parse_states(capture_set, plan), mode=mode, notes=notes
+    )
+
+
+def diagnose_states(
+    capture_set: CaptureSet,
+    plan: Discovery,
+    states: Mapping[str, DeviceState],
+    *,
+    mode: str = "check",
+    notes: Sequence[str] = (),
+) -> Report:
+    """Diagnose already parsed states (``parse_states``, possibly with more log events joined,
+    as ``analyze --log`` does) and wrap them into a Report."""
     findings: list[Finding] = []
     for view in tunnel_views(states, plan):
         findings.extend(diagnose(view))
