@@ -4581,12 +4581,16 @@ def write_scenario(s: Scenario, root: Path) -> None:
         device = folder / r.hostname
         device.mkdir()
         (device / "device.yaml").write_text(device_yaml(r))
+        # the other ends' WAN addresses (not LANs, not tunnel interfaces: a name ending in
+        # ".2" would read like a second sample, show_ip_route_172.16.0.2.txt)
         others = tuple(
-            a
+            str(i.network.ip)
             for o in s.routers
             if o is not r
-            for a in o.addresses()
-            if not a.startswith("192.168.")
+            for i in o.interfaces
+            if i.network is not None
+            and not i.name.startswith("Tunnel")
+            and not str(i.network.ip).startswith("192.168.")
         )
         for command, texts in outputs(r, others).items():
             for sample, text in enumerate(texts, start=1):
