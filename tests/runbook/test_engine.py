@@ -16,6 +16,7 @@ from ipsec_doctor.model.findings import Code, Severity, Stage, make_finding
 from ipsec_doctor.model.report import Report
 from ipsec_doctor.model.state import Evidence
 from ipsec_doctor.resources import data_dir
+from ipsec_doctor.runbook.choose import choose_runbook
 from ipsec_doctor.runbook.engine import RunbookEngine, judge, unread_gap
 from ipsec_doctor.runbook.io import Action, CommandRun
 from ipsec_doctor.runbook.schema import Outcome, load_runbook_text
@@ -441,14 +442,22 @@ def test_ctrl_c_does_not_wait_for_devices_still_answering(tmp_path: Path) -> Non
     assert (tmp_path / "t.md").is_file()
 
 
-SCENARIOS = sorted(p.name for p in data_dir("scenarios").iterdir() if p.is_dir())
+SCENARIOS = sorted(
+    p.name for p in data_dir("scenarios").iterdir() if (p / "scenario.yaml").is_file()
+)
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_the_runbook_concludes_what_analyze_finds(tmp_path: Path, name: str) -> None:
-    """Walking the default runbook (next at every step) ends on the scenario's first cause."""
-    expected = yaml.safe_load((scenario(name) / "scenario.yaml").read_text())["expected_first"]
-    run, _, _ = walk(name, tmp_path=tmp_path)
+    """`--runbook auto`, next at every step: the conclusion is the scenario's first cause."""
+    meta = yaml.safe_load((scenario(name) / "scenario.yaml").read_text())
+    expected = meta["expected_first"]
+    session = folder_session(scenario(name), str(meta.get("peer") or "10.2.2.1"))
+    runbook, _why = choose_runbook(session)
+    route_based = name.startswith(("ikev2-", "vti-"))
+    assert runbook.name == ("ikev2-vti" if route_based else "crypto-map")
+    engine = RunbookEngine(runbook, session, ScriptedIO(), transcript_path=tmp_path / "t.md")
+    run = engine.run()
     assert run.ended == "completed"
     conclusion = run.conclusion
     if expected == "TUNNEL_HEALTHY":
