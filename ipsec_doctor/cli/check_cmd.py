@@ -132,7 +132,8 @@ def print_dry_run(nr: Nornir, discovery: Discovery) -> None:
         for step in info.steps:
             command = step.command.replace("{peer}", chosen.peer)
             times = f"  x{step.samples}" if step.samples > 1 else ""
-            print(f"  {command}{times}")
+            when = f"  (only with {' or '.join(step.when)})" if step.when else ""
+            print(f"  {command}{times}{when}")
 
 
 def run(args: argparse.Namespace) -> int:
