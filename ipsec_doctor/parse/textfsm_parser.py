@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -65,6 +66,11 @@ def ntc_templates_dir() -> Path | None:
     override = os.environ.get("NTC_TEMPLATES_DIR")
     if override:
         return Path(override)
+    return _installed_ntc_dir()
+
+
+@lru_cache(maxsize=1)
+def _installed_ntc_dir() -> Path | None:
     try:
         import ntc_templates
     except ImportError:  # pragma: no cover - a runtime dependency, but stay usable without it
@@ -73,12 +79,21 @@ def ntc_templates_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
-def _template_dirs() -> list[tuple[str, Path]]:
+@lru_cache(maxsize=16)
+def _dirs_for(_ours: str | None, _ntc: str | None) -> tuple[tuple[str, Path], ...]:
+    """The template directories while the overriding variables hold these values (cached:
+    resolving them costs stat calls, and every output parsed asks)."""
     dirs = [(OURS, data_dir("templates"))]
     ntc = ntc_templates_dir()
     if ntc is not None:
         dirs.append((NTC, ntc))
-    return dirs
+    return tuple(dirs)
+
+
+def _template_dirs() -> tuple[tuple[str, Path], ...]:
+    return _dirs_for(
+        os.environ.get("IPSEC_DOCTOR_TEMPLATES_DIR"), os.environ.get("NTC_TEMPLATES_DIR")
+    )
 
 
 def _lookup_command(command: str) -> str:
@@ -86,38 +101,68 @@ def _lookup_command(command: str) -> str:
     return base
 
 
-@lru_cache(maxsize=512)
-def _match(directory: Path, platform: str, command: str) -> str | None:
-    """The template file name the index in ``directory`` gives, or None (cached)."""
+@lru_cache(maxsize=16)
+def _index(directory: Path) -> clitable.IndexTable | None:
+    """The parsed ``index`` of ``directory`` (once per process), or None without one."""
     if not (directory / "index").is_file():
         return None
-    table = clitable.CliTable("index", str(directory))
-    row = table.index.GetRowMatch({"Platform": platform, "Command": command})
+    return clitable.CliTable("index", str(directory)).index
+
+
+@lru_cache(maxsize=4096)
+def _match(directory: Path, platform: str, command: str) -> str | None:
+    """The template file name the index in ``directory`` gives, or None (cached)."""
+    index = _index(directory)
+    if index is None:
+        return None
+    row = index.GetRowMatch({"Platform": platform, "Command": command})
     if not row:
         return None
-    templates = str(table.index.index[row]["Template"])
+    templates = str(index.index[row]["Template"])
     return templates.split(":")[0]
 
 
 def find_template(platform: str, command: str) -> TemplateRef | None:
     """The template that parses ``command`` on ``platform``, ours before ntc-templates'."""
-    wanted = _lookup_command(command)
-    for source, directory in _template_dirs():
+    return _find(_template_dirs(), platform, _lookup_command(command))
+
+
+@lru_cache(maxsize=4096)
+def _find(dirs: tuple[tuple[str, Path], ...], platform: str, wanted: str) -> TemplateRef | None:
+    for source, directory in dirs:
         name = _match(directory, platform, wanted)
         if name is not None:
             return TemplateRef(source=source, path=directory / name)
     return None
 
 
-@lru_cache(maxsize=256)
+#: Compiled templates of this thread, by path: a TextFSM object is compiled once and reset
+#: before each parse (it holds the parse's state, so it is never shared between threads).
+_compiled = threading.local()
+
+
+def _fsm(path: Path) -> textfsm.TextFSM:
+    cache: dict[Path, textfsm.TextFSM] | None = getattr(_compiled, "templates", None)
+    if cache is None:
+        cache = _compiled.templates = {}
+    fsm = cache.get(path)
+    if fsm is None:
+        with path.open(encoding="utf-8") as handle:
+            fsm = textfsm.TextFSM(handle)
+        cache[path] = fsm
+    else:
+        fsm.Reset()
+    return fsm
+
+
+@lru_cache(maxsize=4096)
 def _parse_cached(
     path: Path, text: str
 ) -> tuple[tuple[str, ...], tuple[tuple[str | tuple[str, ...], ...], ...]]:
     """(header, records) of one parse, immutable so that it can be shared (an audit parses the
-    same outputs once per tunnel of a device)."""
-    with path.open(encoding="utf-8") as handle:
-        fsm = textfsm.TextFSM(handle)
-        records = fsm.ParseText(text)
+    same outputs once per tunnel of a device, and again each time it derives plan variables)."""
+    fsm = _fsm(path)
+    records = fsm.ParseText(text)
     header = tuple(str(name).lower() for name in fsm.header)
     frozen = tuple(
         tuple(tuple(v) if isinstance(v, list) else str(v) for v in record) for record in records
