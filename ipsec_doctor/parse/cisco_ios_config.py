@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import ip_address, ip_interface, ip_network
 from typing import Any
 
@@ -184,7 +185,18 @@ def _row(kind: str, line_no: int, line: str, **values: Any) -> dict[str, Any]:
 
 
 def parse_running_config(text: str) -> list[dict[str, Any]]:
-    """The crypto-relevant rows of a running configuration (see the module docstring)."""
+    """The crypto-relevant rows of a running configuration (see the module docstring).
+
+    Fresh rows on every call; the parse itself is cached by text (a device's configuration
+    is read once per plan derivation and once per tunnel)."""
+    return [
+        {key: list(value) if isinstance(value, list) else value for key, value in row.items()}
+        for row in _parse_cached(text)
+    ]
+
+
+@lru_cache(maxsize=512)
+def _parse_cached(text: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     block: _Block | None = None
     keyring = ""
