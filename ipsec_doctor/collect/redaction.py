@@ -150,6 +150,17 @@ _SERVER_KEY = re.compile(
 )
 
 
+# What every expression above needs somewhere in a line (a line without any of these keeps
+# every byte, so the expressions are not tried): "key" (isakmp / pre-shared / key-string /
+# server / authentication keys, key blocks), "secret", "passw" (password, passwd),
+# "snmp-server", "0x" (ESP keys) and ": PSK " (ipsec.secrets).
+# Sample device line: "crypto isakmp key cisco123 address 10.2.2.1"   (has a trigger)
+# Sample device line: "interface GigabitEthernet0/1"                   (has none)
+_TRIGGER = re.compile(
+    r"key|secret|passw|snmp-server|0x|:\s*(?:PSK|XAUTH|EAP|NTLM|PIN)\s", re.IGNORECASE
+)
+
+
 @dataclass
 class Redactor:
     """Line-by-line redaction with the little state a config needs (blocks)."""
@@ -179,7 +190,9 @@ class Redactor:
             return line
         if line and not line[0].isspace():
             self._in_server_block = bool(_SERVER_BLOCK.match(line))
-        elif self._in_server_block:
+        if _TRIGGER.search(line) is None:
+            return line
+        if self._in_server_block and line[:1].isspace():
             line = _SERVER_KEY.sub(_keep_key, line)
         for rule in _LINE_RULES:
             line = rule.sub(_keep_key, line)
@@ -194,7 +207,10 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
     """``text`` with every secret value replaced by ``<redacted>`` (see module contract)."""
     if not text:
         return text
-    redactor = Redactor(known=tuple(v for v in known if v))
+    values = tuple(v for v in known if v)
+    if _TRIGGER.search(text) is None and not any(len(v) >= 3 and v in text for v in values):
+        return text  # no line holds anything any expression or known value could match
+    redactor = Redactor(known=values)
     parts = re.split(r"(\r\n|\n|\r)", text)
     # parts alternates line, separator, line, separator ... line
     for index in range(0, len(parts), 2):
