@@ -1,6 +1,6 @@
 """The live strongSwan lab (shared/lab/strongswan/lab.sh) as a session fixture.
 
-``strongswan_lab`` brings the lab up once per test session and takes it down at the end; it
+``strongswan_lab`` brings the lab up once per test module and takes it down at its end; it
 skips, saying why, where the lab cannot run: not root, no usable ``ip netns``, ``lab.sh`` not
 found, or the Debian packages it needs missing (``lab.sh up`` names them; ``.ci/run`` installs
 them with ``.ci/install-lab-packages.sh``). A lab that is already up (a person working with it)
@@ -8,8 +8,9 @@ is used as it is and left up.
 
 The lab is one per host (fixed namespace names), so test sessions take turns: the fixture holds
 an exclusive lock (``$IPSEC_LAB_LOCK``, default ``/tmp/ipsec-lab.lock``) from before ``up`` to
-after ``down``, waiting up to ``$IPSEC_LAB_LOCK_WAIT`` seconds (default 900) for another session
-to finish, and skips when it does not.
+after ``down`` (module scope: released as soon as the module's lab tests are done), waiting up
+to ``$IPSEC_LAB_LOCK_WAIT`` seconds (default 900) for another session, and skips when it must
+wait longer.
 
 Where ``lab.sh`` is: ``$IPSEC_LAB_SCRIPT``, else ``../shared/lab/strongswan/lab.sh`` from the
 repository root (CI runs in a fresh clone with ``shared/`` beside it), else
@@ -123,7 +124,7 @@ def lab_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def strongswan_lab() -> Iterator[Lab]:
     reason = skip_reason()
     if reason is not None:

@@ -172,3 +172,60 @@ def check_gw1_alone(scenario: str, tmp_path: Path) -> None:
     report = Report.from_dict(document)
     assert [d.name for d in report.devices] == ["gw1"], stderr
     check_report(scenario, report, gw1_alone=True)
+
+
+def test_audit_and_runbook_over_ssh(strongswan_lab: Lab, tmp_path: Path) -> None:
+    """The other two ways in, against the same live gateways: `audit` enumerates the tunnel
+    and names the cause; `runbook --runbook strongswan` walks to it (Enter at every prompt)."""
+    strongswan_lab.run("scenario", "ts-mismatch")
+    inventory = write_inventory(tmp_path / "inventory")
+    base = [sys.executable, "-m", "ipsec_doctor.cli.main"]
+    audit = subprocess.run(
+        [
+            *base,
+            "audit",
+            "--inventory",
+            str(inventory),
+            "--interval",
+            "2",
+            "--db",
+            str(tmp_path / "audit.db"),
+            "--format",
+            "json",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=CHECK_TIMEOUT,
+        check=False,
+    )
+    assert audit.returncode == 1, audit.stderr[-3000:]
+    tunnels = [json.loads(line) for line in audit.stdout.splitlines() if line.strip()]
+    ours = [t for t in tunnels if t.get("device") == "gw1" and t.get("peer") == PEER]
+    assert ours, audit.stdout[-3000:]
+    assert ours[0]["findings"][0]["code"] == "PROXY_ID_MISMATCH"
+    transcript = tmp_path / "runbook.md"
+    runbook = subprocess.run(
+        [
+            *base,
+            "runbook",
+            "--inventory",
+            str(inventory),
+            "--peer",
+            PEER,
+            "--runbook",
+            "strongswan",
+            "--interval",
+            "2",
+            "--transcript",
+            str(transcript),
+        ],
+        input="\n" * 40,
+        capture_output=True,
+        text=True,
+        timeout=CHECK_TIMEOUT,
+        check=False,
+    )
+    assert runbook.returncode == 1, runbook.stdout[-3000:] + runbook.stderr[-2000:]
+    assert "Root cause: PROXY_ID_MISMATCH on gw1" in runbook.stdout
+    assert "None: only show commands were run." in transcript.read_text(encoding="utf-8")
