@@ -8,6 +8,8 @@ Contract:
   ``show access-lists {crypto_acl}`` -> ``show access-lists``), are *shared*: run once per
   device, sampled twice when ``interval`` is set. The other steps (routes, interfaces) run per
   tunnel, once each (a :class:`CachingRunner` never sends the same command twice per device).
+  The shared steps' ``when`` conditions are decided by :class:`SharedDeriver`: the parse
+  layer's deriver until the configuration has decided every feature, then that answer.
 - The shared outputs are parsed without a peer and the device's tunnels enumerated
   (:func:`~ipsec_doctor.audit.tunnels.enumerate_tunnels`, plus the inventory's declared
   peers). For each tunnel the per-tunnel steps run with the plan variables derived from the
@@ -95,6 +97,33 @@ def _enumeration_state(base: DeviceCapture, steps: Sequence[PlanStep]) -> Device
     skip = {" ".join(s.command.split()) for s in steps if s.id in NOT_FOR_ENUMERATION}
     kept = [c for c in base.captures if " ".join(c.command.split()) not in skip]
     return parse_device(replace(base, captures=kept), None)
+
+
+class SharedDeriver:
+    """The parse layer's deriver for the shared steps, kept once the features are settled.
+
+    The shared steps use no variable but ``{peer}`` (given), so their derivations serve only
+    the ``when`` conditions. ``device_features`` (``ipsec_doctor.parse.derive``) decides the
+    features from the running configuration, and from ``show crypto map`` only while the
+    configuration is unknown; so once a derivation knows every feature word the steps name,
+    the configuration has decided them and later outputs cannot change them: that derivation
+    is returned from then on instead of parsing the growing capture again (one parse per
+    device instead of one per conditional step).
+    """
+
+    def __init__(self, steps: Sequence[PlanStep]) -> None:
+        self.words = frozenset(word for step in steps for word in step.when)
+        self.settled: Derivation | None = None
+        self.parses = 0
+
+    def __call__(self, capture: DeviceCapture, peer: str) -> Derivation:
+        if self.settled is not None:
+            return self.settled
+        self.parses += 1
+        found = parse_layer_deriver(capture, peer)
+        if self.words and self.words <= found.features.keys():
+            self.settled = found
+        return found
 
 
 def _merge(into: DeviceCapture, captures: Iterable[CommandCapture]) -> None:
@@ -332,6 +361,7 @@ def audit_device(
         interval=None,
         clock=clock,
         read_timeout=timeout,
+        deriver=SharedDeriver(shared_steps),
         known_secrets=known_secrets,
     )
     base_state = _enumeration_state(base, shared_steps)

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from ipsec_doctor.audit.collector import CachingRunner, audit_device, split_plan
+from ipsec_doctor.audit import collector
+from ipsec_doctor.audit.collector import CachingRunner, SharedDeriver, audit_device, split_plan
 from ipsec_doctor.collect.base import (
     CommandTimeoutError,
     ConnectionLostError,
     NoWaitClock,
 )
 from ipsec_doctor.collect.file_collector import FileCommandRunner
-from ipsec_doctor.collect.plan_runner import plan_info
+from ipsec_doctor.collect.plan_runner import PlanStep, parse_layer_deriver, plan_info
 from ipsec_doctor.model.capture import Outcome
 from tests.audit.fleet import SCENARIOS_ROOT
 
@@ -167,3 +168,51 @@ def test_strongswan_ikev2_tunnels_are_enumerated() -> None:
     assert tunnel.ref.peer == "198.51.100.129"
     assert "IKEv2 SA (ESTABLISHED)" in tunnel.ref.sources
     assert [f.code.value for f in tunnel.findings] == ["TUNNEL_HEALTHY"]
+
+
+def _cisco_devices() -> list[Path]:
+    found = []
+    for folder in sorted(SCENARIOS_ROOT.glob("*/*")):
+        device = folder / "device.yaml"
+        if folder.is_dir() and device.is_file() and "cisco_ios" in device.read_text():
+            found.append(folder)
+    return found
+
+
+@pytest.mark.parametrize("folder", _cisco_devices(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_settled_features_change_nothing(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared steps' deriver stops parsing once the configuration has decided every
+    feature: the audit of each lab device is the same as with a parse per derivation."""
+    fast = audit_device(
+        CountingRunner(folder, folder.name), name=folder.name, platform="cisco_ios",
+        clock=NoWaitClock(),
+    )  # fmt: skip
+    monkeypatch.setattr(collector, "SharedDeriver", lambda _steps: parse_layer_deriver)
+    slow = audit_device(
+        CountingRunner(folder, folder.name), name=folder.name, platform="cisco_ios",
+        clock=NoWaitClock(),
+    )  # fmt: skip
+    assert fast.commands == slow.commands
+    assert fast.note == slow.note
+    assert [(t.ref, t.state, t.findings) for t in fast.tunnels] == [
+        (t.ref, t.state, t.findings) for t in slow.tunnels
+    ]
+
+
+def test_shared_deriver_parses_until_the_features_are_known(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[SharedDeriver] = []
+
+    def counting(steps: list[PlanStep]) -> SharedDeriver:
+        made.append(SharedDeriver(steps))
+        return made[-1]
+
+    monkeypatch.setattr(collector, "SharedDeriver", counting)
+    runner = CountingRunner(SCENARIOS_ROOT / "healthy" / "R1", "R1")
+    audit = audit_device(runner, name="R1", platform="cisco_ios", clock=NoWaitClock())
+    assert audit.tunnels
+    (deriver,) = made
+    assert deriver.words == {"crypto_map", "tunnel_protection", "ikev1", "ikev2"}
+    assert deriver.settled is not None
+    assert deriver.parses == 2  # nothing read yet; then the configuration decides
