@@ -101,9 +101,18 @@ def _lookup_command(command: str) -> str:
     return base
 
 
-@lru_cache(maxsize=16)
+_index_lock = threading.Lock()
+
+
 def _index(directory: Path) -> clitable.IndexTable | None:
-    """The parsed ``index`` of ``directory`` (once per process), or None without one."""
+    """The parsed ``index`` of ``directory``, or None without one: once per process, even when
+    many collector threads ask at once (ntc-templates' index compiles ~1,000 expressions)."""
+    with _index_lock:
+        return _read_index(directory)
+
+
+@lru_cache(maxsize=16)
+def _read_index(directory: Path) -> clitable.IndexTable | None:
     if not (directory / "index").is_file():
         return None
     return clitable.CliTable("index", str(directory)).index
@@ -136,22 +145,19 @@ def _find(dirs: tuple[tuple[str, Path], ...], platform: str, wanted: str) -> Tem
     return None
 
 
-#: Compiled templates of this thread, by path: a TextFSM object is compiled once and reset
-#: before each parse (it holds the parse's state, so it is never shared between threads).
-_compiled = threading.local()
+#: Compiled templates by path, ready for a parse: a TextFSM object holds the state of one
+#: parse, so each parse takes one out (compiling a new one only when none is free: as many
+#: per template as parses of it ever ran at once), resets it, and puts it back.
+_free: dict[Path, list[textfsm.TextFSM]] = {}
 
 
-def _fsm(path: Path) -> textfsm.TextFSM:
-    cache: dict[Path, textfsm.TextFSM] | None = getattr(_compiled, "templates", None)
-    if cache is None:
-        cache = _compiled.templates = {}
-    fsm = cache.get(path)
-    if fsm is None:
+def _take(path: Path) -> textfsm.TextFSM:
+    try:
+        fsm = _free.setdefault(path, []).pop()  # list.pop and append are atomic
+    except IndexError:
         with path.open(encoding="utf-8") as handle:
-            fsm = textfsm.TextFSM(handle)
-        cache[path] = fsm
-    else:
-        fsm.Reset()
+            return textfsm.TextFSM(handle)
+    fsm.Reset()
     return fsm
 
 
@@ -161,12 +167,15 @@ def _parse_cached(
 ) -> tuple[tuple[str, ...], tuple[tuple[str | tuple[str, ...], ...], ...]]:
     """(header, records) of one parse, immutable so that it can be shared (an audit parses the
     same outputs once per tunnel of a device, and again each time it derives plan variables)."""
-    fsm = _fsm(path)
-    records = fsm.ParseText(text)
-    header = tuple(str(name).lower() for name in fsm.header)
-    frozen = tuple(
-        tuple(tuple(v) if isinstance(v, list) else str(v) for v in record) for record in records
-    )
+    fsm = _take(path)
+    try:
+        records = fsm.ParseText(text)
+        header = tuple(str(name).lower() for name in fsm.header)
+        frozen = tuple(
+            tuple(tuple(v) if isinstance(v, list) else str(v) for v in record) for record in records
+        )
+    finally:
+        _free[path].append(fsm)
     return header, frozen
 
 
