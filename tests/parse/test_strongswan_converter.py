@@ -272,3 +272,20 @@ def test_pasted_output_with_prompt_and_echo() -> None:
     assert parsed.problems == ()
     first = next(sa for sa in parsed.ike_sas or () if sa.ike_version == 2)
     assert first.source is not None and first.source.line_no == 2  # the raw capture's line
+
+
+def test_kernel_sa_integrity_and_replay_failures_are_receive_errors() -> None:
+    """With the kernel ESP backend `ip -s xfrm state` counts failures per SA (by SPI)."""
+    device = capture("healthy", "gw1")
+    xfrm = (
+        "src 198.51.100.129 dst 198.51.100.1\n"
+        "\tproto esp spi 0x2e527e3f(777158207) reqid 2(0x00000002) mode tunnel\n"
+        "\treplay-window 32 seq 0x00000000 flag af-unspec (0x00100000)\n"
+        "\tstats:\n"
+        "\t  replay-window 0 replay 2 failed 5\n"
+    )
+    _with(device, "ip -s xfrm state list nokeys", xfrm)
+    parsed = parse_device(device, GW2)
+    errors = {sa.inbound_spis: sa.recv_errors for sa in parsed.ipsec_sas or ()}
+    assert errors == {("0x2E527E3F",): 7, ("0x4920A2E5",): 0}
+    assert parsed.extras["xfrm_states"] == 1
