@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from ipsec_doctor.cli.lab_cmd import running_lab
 from ipsec_doctor.collect.base import NoWaitClock
 from ipsec_doctor.collect.discovery import discover
 from ipsec_doctor.collect.nornir_collector import build_nornir, collect_devices
-from ipsec_doctor.cli.lab_cmd import running_lab
 from ipsec_doctor.workflow.flow import analyze_folder, diagnose_captures
 from tests.e2e.scenario_support import (
     Scenario,

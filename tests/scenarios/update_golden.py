@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ipsec_doctor.workflow.flow import analyze_folder  # noqa: E402
-from tests.e2e.scenario_support import (  # noqa: E402
+from ipsec_doctor.workflow.flow import analyze_folder
+from tests.e2e.scenario_support import (
     assert_expectations,
     bundled_scenarios,
     golden_view,
