@@ -222,7 +222,7 @@ def _watch_parent(pid: int) -> None:
 
 def _context() -> Any:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["ipsec_doctor.audit.runner"])
+    ctx.set_forkserver_preload(["ipsec_doctor.audit.runner", "ipsec_doctor.audit.preload"])
     return ctx
 
 

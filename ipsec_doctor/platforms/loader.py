@@ -33,6 +33,7 @@ Contract:
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -414,7 +415,13 @@ def _load_cached(name: str, directory: str) -> Platform:
     return load_platform_file(path)
 
 
+#: One loader at a time, so that threads starting together (an audit's collector threads) read
+#: a platform's files once instead of each reading them while the cache is still empty.
+_loading = threading.RLock()
+
+
 def load_platform(name: str, directory: Path | None = None) -> Platform:
     """The platform ``name`` from ``directory`` (default: the packaged platforms)."""
     folder = directory or data_dir("platforms")
-    return _load_cached(name, str(folder))
+    with _loading:
+        return _load_cached(name, str(folder))
