@@ -44,6 +44,13 @@ def _text(address: object) -> str:
 
 
 def _interface_address(state: DeviceState, interface: str) -> str:
+    """The address of ``interface``; for a protected tunnel interface (route-based), the
+    address of its tunnel source, which is the crypto endpoint."""
+    tunnel = state.config.tunnel(interface) if state.config is not None else None
+    if tunnel is not None:
+        if tunnel.source == interface:
+            return ""
+        return _text(tunnel.source) or _interface_address(state, tunnel.source)
     if state.config is not None:
         configured = state.config.interface_addresses.get(interface)
         if configured is not None:

@@ -4406,6 +4406,7 @@ def multi_peer_crypto_map(s: Scenario) -> None:
         StaticRoute("192.168.3.0/24", "GigabitEthernet0/0", "10.1.1.2"),
         StaticRoute("192.168.4.0/24", "GigabitEthernet0/0", "10.1.1.2"),
     ]
+    r1.lans = ("192.168.1.0", "192.168.2.0", "192.168.3.0", "192.168.4.0")  # every tunnel's
     for k, rt in enumerate(r1.samples):
         rt.isakmp = [
             IsakmpSa("10.2.2.1", "10.1.1.1", "QM_IDLE", 1001),
@@ -4517,7 +4518,9 @@ def outputs(r: Router, others: tuple[str, ...] = ()) -> dict[str, list[str]]:
     }
     for acl in dict.fromkeys(e.acl for e in r.crypto_map.entries if not e.dynamic):
         out[f"show access-lists {acl}"] = [v.acl(acl, 0), v.acl(acl, 1)]
-    peers = {r.check_peer, *others} | {e.peer for e in r.crypto_map.entries if not e.dynamic}
+    peers = {r.check_peer, *others} | {
+        p for e in r.crypto_map.entries if not e.dynamic for p in (e.peer, *e.backup_peers)
+    }
     for address in sorted(peers | set(r.lans), key=lambda a: ipaddress.IPv4Address(a)):
         out[f"show ip route {address}"] = [v.route(address)]
     for i in r.interfaces:
