@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from ipaddress import ip_address
 
 from nornir.core.task import Result, Task
@@ -78,6 +79,12 @@ NOT_FOR_ENUMERATION = frozenset({"logging"})
 
 def split_plan(steps: Sequence[PlanStep]) -> tuple[list[PlanStep], list[PlanStep]]:
     """(shared steps, per-tunnel steps) of a plan (see the module contract)."""
+    shared, per_tunnel = _split(tuple(steps))
+    return list(shared), list(per_tunnel)
+
+
+@lru_cache(maxsize=16)
+def _split(steps: tuple[PlanStep, ...]) -> tuple[tuple[PlanStep, ...], tuple[PlanStep, ...]]:
     shared: list[PlanStep] = []
     per_tunnel: list[PlanStep] = []
     for step in steps:
@@ -89,7 +96,7 @@ def split_plan(steps: Sequence[PlanStep]) -> tuple[list[PlanStep], list[PlanStep
             shared.append(replace(step, command=" ".join(wide.split()), wider=()))
         else:
             per_tunnel.append(step)
-    return shared, per_tunnel
+    return tuple(shared), tuple(per_tunnel)
 
 
 def _enumeration_state(base: DeviceCapture, steps: Sequence[PlanStep]) -> DeviceState:
@@ -108,7 +115,8 @@ class SharedDeriver:
     configuration is unknown; so once a derivation knows every feature word the steps name,
     the configuration has decided them and later outputs cannot change them: that derivation
     is returned from then on instead of parsing the growing capture again (one parse per
-    device instead of one per conditional step).
+    device instead of one per conditional step). Before any output was read, nothing is known
+    and nothing is parsed.
     """
 
     def __init__(self, steps: Sequence[PlanStep]) -> None:
@@ -119,6 +127,8 @@ class SharedDeriver:
     def __call__(self, capture: DeviceCapture, peer: str) -> Derivation:
         if self.settled is not None:
             return self.settled
+        if not any(c.ok for c in capture.captures):
+            return Derivation()  # nothing read yet: nothing known, nothing to parse
         self.parses += 1
         found = parse_layer_deriver(capture, peer)
         if self.words and self.words <= found.features.keys():

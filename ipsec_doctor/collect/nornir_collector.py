@@ -63,6 +63,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -568,6 +569,13 @@ def _wait_readable(channel: Any, seconds: float) -> None:
         threading.Event().wait(min(seconds, 0.01))
 
 
+@lru_cache(maxsize=4096)
+def _prompt_regex(pattern: str) -> re.Pattern[str]:
+    """A prompt pattern compiled once per prompt (the ``re`` module's own cache of 512 is
+    churned by the parsers' per-device expressions)."""
+    return re.compile(pattern)
+
+
 def exchange(conn: BaseConnection, command: str, pattern: str, read_timeout: float) -> str:
     """One command, one round trip: write it, then read until the prompt pattern ends the output.
 
@@ -578,7 +586,7 @@ def exchange(conn: BaseConnection, command: str, pattern: str, read_timeout: flo
     ``ReadTimeout`` when the prompt does not come back in ``read_timeout`` seconds, and
     ``EOFError`` when the device closed the session.
     """
-    regex = re.compile(pattern)
+    regex = _prompt_regex(pattern)
     channel = getattr(conn, "remote_conn", None)
     conn.write_channel(conn.normalize_cmd(command))
     deadline = time.monotonic() + read_timeout

@@ -557,13 +557,27 @@ class PlanInfo:
     discovery: tuple[str, ...] = ()  # the plan's own discovery commands, if it names any
 
 
+#: PlanInfo of each loaded plan object (the loader caches those), by identity
+_INFO: dict[int, tuple[Any, PlanInfo]] = {}
+
+
 def plan_info(platform: str) -> PlanInfo:
     """Steps, read timeout, netmiko device type and wider outputs of ``platform``'s plan.
 
     The plan comes from the validating platform loader (a bad or unknown plan is its
-    :class:`~ipsec_doctor.errors.ConfigError`).
+    :class:`~ipsec_doctor.errors.ConfigError`). Worked out once per loaded plan (every host
+    and every audited device asks).
     """
     plan = load_platform(platform)
+    known = _INFO.get(id(plan))
+    if known is not None and known[0] is plan:
+        return known[1]
+    info = _plan_info(platform, plan)
+    _INFO[id(plan)] = (plan, info)
+    return info
+
+
+def _plan_info(platform: str, plan: Any) -> PlanInfo:
     steps = tuple(steps_from_plan(plan))
     discovery = (plan.extra or {}).get("discovery") or ()
     return PlanInfo(
