@@ -36,11 +36,13 @@ NAMES = scenario_names()
 pytestmark = pytest.mark.skipif(not NAMES, reason="no lab scenarios generated yet")
 
 
-def _decode(filename: str) -> tuple[str, int]:
-    """Test-only inverse of command_filename (the tool itself never decodes names)."""
+def _decode(filename: str, folder: Path | None = None) -> tuple[str, int]:
+    """Test-only inverse of command_filename (the tool itself never decodes names). A name
+    ending in ``.2`` is a second sample only beside its first (``show_ip_route_10.4.4.2.txt``
+    is the route to 10.4.4.2)."""
     name = filename.removesuffix(".txt")
     sample = 1
-    if name.endswith(".2"):
+    if name.endswith(".2") and (folder is None or (folder / f"{name[:-2]}.txt").is_file()):
         name, sample = name[:-2], 2
     for code, char in (("_", " "), ("%2F", "/"), ("%7C", "|"), ("%25", "%")):
         name = name.replace(code, char)
@@ -64,7 +66,7 @@ FILES = _files()
 )
 def test_every_file_parses(name: str, device: str, path: Path) -> None:
     platform = str(device_meta(path.parent)["platform"])
-    command, _sample = _decode(path.name)
+    command, _sample = _decode(path.name, path.parent)
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith("% Invalid input"):
         pytest.skip("a refusal, not an output")
