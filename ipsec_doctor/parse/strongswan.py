@@ -347,7 +347,7 @@ def _build_clock(text: str, lines: _Lines, ctx: _Context) -> tuple[list[dict[str
     first_line = stripped.splitlines()[0].strip()
     try:
         stamp = parsedate_to_datetime(first_line)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a garbled day or year: try the layouts
         stamp = None
     if stamp is None:
         for layout in _DATE_LAYOUTS:
