@@ -1,8 +1,12 @@
-"""Platform-neutral vocabulary and the two-ended comparisons (policies, transforms, selectors).
+"""Platform-neutral vocabulary and the two-ended comparisons (policies, transforms, selectors,
+lifetimes).
 
 Contract (pure): the converters normalise algorithm names (``aes-256``, ``sha256``,
 ``esp-aes-256``, ``esp-sha256-hmac``; see model/state.py); this module ranks them, says which
-are weak, and compares the two ends' settings. Nothing here reads device wording.
+are weak, and compares the two ends' settings. Nothing here reads device wording. Lifetimes
+are each platform's own: :data:`PLATFORM_LIFETIMES` holds the defaults that apply where a
+device shows no lifetime, and :func:`effective_lifetime` says which value is in effect and
+which line proves it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 
-from ipsec_doctor.model.state import IkePolicy, IPNetwork, TransformSet
+from ipsec_doctor.model.state import Evidence, IkePolicy, IPNetwork, TransformSet
 
 # ---------------------------------------------------------------- interface names
 
@@ -295,3 +299,63 @@ def ios_wildcard(net: IPNetwork | None) -> str:
 
 def cidr(net: IPNetwork | None) -> str:
     return "0.0.0.0/0" if net is None else str(net)
+
+
+# ---------------------------------------------------------------- lifetimes
+
+
+@dataclass(frozen=True)
+class PlatformLifetimes:
+    """A platform's own SA lifetimes where nothing sets one, and how it meets IKEv1 offers."""
+
+    ike: int  # IKE SA (ISAKMP policy lifetime / connection rekey time), seconds
+    ipsec: int  # IPsec / CHILD SA, seconds
+    #: as IKEv1 responder it refuses a phase-1 offer whose lifetime exceeds its own (IOS: an
+    #: ISAKMP policy matches only offers up to its lifetime); strongSwan accepts any lifetime
+    #: and re-authenticates on its own timer
+    refuses_longer_ikev1_offers: bool
+    #: what its IKEv1 phase-1 offers add to its lifetime, in percent (strongSwan offers its
+    #: rekey / reauthentication time plus ``over_time``, by default 10 % of it)
+    ikev1_offer_margin_percent: int = 0
+
+    def ikev1_offer(self, seconds: int) -> int:
+        """The lifetime its IKEv1 phase-1 offers carry when its own is ``seconds``."""
+        return seconds + seconds * self.ikev1_offer_margin_percent // 100
+
+
+#: Each platform's defaults: IOS ISAKMP policy 86400 s, IPsec SA 3600 s (and 4608000 kB);
+#: strongSwan (charon) IKE_SA rekey 4 h, CHILD_SA rekey 1 h.
+PLATFORM_LIFETIMES: dict[str, PlatformLifetimes] = {
+    "cisco_ios": PlatformLifetimes(ike=86400, ipsec=3600, refuses_longer_ikev1_offers=True),
+    "strongswan": PlatformLifetimes(
+        ike=14400, ipsec=3600, refuses_longer_ikev1_offers=False, ikev1_offer_margin_percent=10
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """One end's effective lifetime of one kind of SA."""
+
+    seconds: int
+    default: int  # its platform's default for this kind of SA
+    assumed: bool  # nothing printed or set a value: the platform's default applies
+    source: Evidence | None  # the line printing or setting it; else the policy entry's own line
+
+    @property
+    def deviates(self) -> bool:
+        """Set to something else than its platform's default."""
+        return self.seconds != self.default
+
+
+def effective_lifetime(
+    seconds: int | None,
+    source: Evidence | None,
+    owner: Evidence | None,
+    default: int,
+) -> Lifetime:
+    """The lifetime in effect: ``seconds`` as printed or set (with its ``source`` line), else
+    ``default`` (quoting ``owner``, the line of the policy or entry it applies to)."""
+    if seconds:
+        return Lifetime(seconds=seconds, default=default, assumed=False, source=source or owner)
+    return Lifetime(seconds=default, default=default, assumed=True, source=owner)

@@ -7,6 +7,9 @@ Contract:
 - :class:`Tunnel` holds the local end, the remote end when it was read, the settings, and the
   phase-1 verdict the engine masks with. Rules never see device wording; they read the typed
   state and the normalised event names of :mod:`ipsec_doctor.model.events`.
+- :meth:`Tunnel.fix_names` says which configured objects (strongSwan connections and
+  children) a fix names: the fix end's entries for its peer, narrowed to those its quoted log
+  lines name; none when that end was not read.
 - ``None`` sections are unknown: helpers return ``None`` (or ``()`` where "nothing known" and
   "nothing there" lead to the same silence) and rules stay silent on them.
 """
@@ -22,6 +25,7 @@ from ipaddress import ip_address
 from typing import Any, TypeVar
 
 from ipsec_doctor.diagnose.compare import iface_key
+from ipsec_doctor.diagnose.fixes import entry_names
 from ipsec_doctor.diagnose.references import CODE_REFERENCE
 from ipsec_doctor.model.findings import Code, Finding, Severity, Stage, make_finding
 from ipsec_doctor.model.state import (
@@ -71,7 +75,8 @@ class Settings:
     flap_events: int = 3
     #: Log lines this close to an ambiguous message are its neighbours.
     neighbour_lines: int = 15
-    #: Lifetimes assumed when a device prints none (IOS defaults).
+    #: Lifetimes assumed when a device prints none and its platform's own defaults are not
+    #: known (IOS defaults; ``compare.PLATFORM_LIFETIMES`` holds each platform's).
     default_ike_lifetime: int = 86400
     default_ipsec_lifetime: int = 3600
 
@@ -440,6 +445,34 @@ class Tunnel:
                     ] = name
         return found
 
+    def quoted_connections(self, evidence: Iterable[Evidence | None]) -> list[str]:
+        """The connections that the log lines among ``evidence`` name (sorted)."""
+        named = self._connection_of_line
+        return sorted(
+            {
+                name
+                for e in evidence
+                if e is not None and (name := named.get((e.device, e.command, e.sample, e.line_no)))
+            }
+        )
+
+    def fix_names(
+        self,
+        end: End | None,
+        evidence: Iterable[Evidence | None] = (),
+        entries: Iterable[CryptoMapEntry] | None = None,
+    ) -> tuple[dict[str, str], ...]:
+        """The configured objects a fix on ``end`` names (``fixes.render(names=...)``):
+        ``entries`` (default: the end's entries for its peer), narrowed to the connections the
+        log lines among ``evidence`` name when some of them do. Nothing when the end was not
+        read (the fix then shows the generic wording)."""
+        if end is None:
+            return ()
+        chosen = list(end.entries if entries is None else entries)
+        quoted = set(self.quoted_connections(evidence))
+        narrowed = [e for e in chosen if e.name in quoted]
+        return entry_names(narrowed or chosen)
+
     def finding(
         self,
         code: Code,
@@ -455,15 +488,7 @@ class Tunnel:
         stage: Stage | None = None,
     ) -> Finding:
         quoted = dedupe(evidence)
-        names = sorted(
-            {
-                name
-                for e in quoted
-                if (
-                    name := self._connection_of_line.get((e.device, e.command, e.sample, e.line_no))
-                )
-            }
-        )
+        names = self.quoted_connections(quoted)
         if names and "connections" not in (detail or {}):
             detail = {**(detail or {}), "connections": names}
         return make_finding(

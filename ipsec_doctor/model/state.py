@@ -193,6 +193,9 @@ class CryptoMapEntry:
     lifetime_kilobytes: int | None = None
     interfaces: tuple[str, ...] = ()
     source: Evidence | None = None
+    #: the line that prints or sets ``lifetime_seconds`` (None: not printed; where the value is
+    #: None too, the platform's default lifetime applies)
+    lifetime_source: Evidence | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,12 @@ class IkePolicy:
     lifetime_seconds: int | None
     is_default: bool = False
     source: Evidence | None = None
+    #: the line that prints or sets ``lifetime_seconds`` (None: not printed)
+    lifetime_source: Evidence | None = None
+    #: the peer configuration the proposal belongs to, where the platform ties proposals to
+    #: one: a strongSwan connection (the ``name`` of its :class:`CryptoMapEntry` children);
+    #: "" for IOS's global ISAKMP policies and IKEv2 proposals
+    connection: str = ""
 
 
 @dataclass(frozen=True)

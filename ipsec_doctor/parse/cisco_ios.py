@@ -11,13 +11,14 @@ Contract:
   clock                ``clock`` (naive datetime in the device's zone)
   running_config       ``config`` (ConfigFacts); its crypto map entries also go to
                        ``extras["config_crypto_maps"]``
-  crypto_map           ``crypto_maps``
+  crypto_map           ``crypto_maps`` (``lifetime_source``: the entry's ``Security
+                       association lifetime`` line)
   isakmp_sa            ``ike_sas`` (sample 1), ``ike_sas_later`` (sample 2)
   ipsec_sa             ``ipsec_sas`` / ``ipsec_sas_later``
   engine_connections   ``engine`` / ``engine_later``
   crypto_acl           ``crypto_acl`` / ``crypto_acl_later``, only the ACL(s) the crypto map
                        entries for the peer name (all crypto ACLs when no peer is given)
-  isakmp_policy        ``ike_policies``
+  isakmp_policy        ``ike_policies`` (``lifetime_source``: the suite's ``lifetime:`` line)
   transform_sets       ``transform_sets``
   route_*              ``routes[plan id]`` (route_peer, route_default, route_local_lan,
                        route_remote_lan)
@@ -702,6 +703,17 @@ def _build_crypto_maps(
             map_interfaces = tuple(interfaces.get(name, ()))
         else:  # old layouts print no "Interfaces using crypto map": trust the configuration
             map_interfaces = tuple(ctx.config_map_interfaces.get(name, ()))
+        header = lines.evidence(_map_header(name, row["sequence"]))
+        lifetime_source = None
+        if header.line and row.get("lifetime_seconds"):
+            # Sample device line: "Security association lifetime: 4608000 kilobytes/3600 seconds"
+            found = lines.evidence(
+                r"Security association lifetime:",
+                advance=False,
+                wrap=False,
+                stop=lines.next_index(r"Crypto Map\b"),
+            )
+            lifetime_source = found if found.line else None
         result.append(
             CryptoMapEntry(
                 name=name,
@@ -715,7 +727,8 @@ def _build_crypto_maps(
                 lifetime_seconds=_opt_int(row.get("lifetime_seconds", "")),
                 lifetime_kilobytes=_opt_int(row.get("lifetime_kb", "")),
                 interfaces=map_interfaces,
-                source=lines.evidence(_map_header(name, row["sequence"])),
+                source=header,
+                lifetime_source=lifetime_source,
             )
         )
     return tuple(result)
@@ -733,6 +746,16 @@ def _build_policies(
             source = lines.evidence(rf"[Pp]rotection suite of priority {priority}\b")
         else:
             source = lines.evidence(r"Default protection suite\s*$")
+        lifetime_source = None
+        if source.line and row.get("lifetime"):
+            # Sample device line: "\tlifetime:\t\t86400 seconds, no volume limit"
+            found = lines.evidence(
+                r"^\s*lifetime:",
+                advance=False,
+                wrap=False,
+                stop=lines.next_index(r"[Pp]rotection suite"),
+            )
+            lifetime_source = found if found.line else None
         result.append(
             IkePolicy(
                 priority=priority if priority is not None else 65535,
@@ -743,6 +766,7 @@ def _build_policies(
                 lifetime_seconds=_opt_int(row.get("lifetime", "")),
                 is_default=is_default,
                 source=source,
+                lifetime_source=lifetime_source,
             )
         )
     return tuple(result)

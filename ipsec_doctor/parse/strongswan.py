@@ -20,10 +20,15 @@ Contract:
                  name, peers = the IP addresses of ``remote_addrs``, local/remote traffic
                  selectors, transform sets and PFS from the child's ``esp_proposals``,
                  ``interfaces`` = the interface holding ``local_addrs``, source = the
-                 connection's ``remote:`` line); ``transform_sets`` (one per ESP proposal
-                 combination, named ``conn/child`` or ``conn/child#N``); ``ike_policies``
-                 (one per IKE proposal combination of the connections naming the peer, all
-                 connections when none does); ``config`` (ConfigFacts: keys for addresses,
+                 connection's ``remote:`` line, ``lifetime_seconds`` = the child's rekey
+                 time or its shorter ``life_time`` (None: charon's default 1 h) with
+                 ``lifetime_source`` the line printing or setting it); ``transform_sets``
+                 (one per ESP proposal combination, named ``conn/child`` or
+                 ``conn/child#N``); ``ike_policies`` (one per IKE proposal combination of
+                 the connections naming the peer, all connections when none does;
+                 ``connection`` = its connection, ``lifetime_seconds`` = the connection's
+                 rekey/reauth time, else charon's default 4 h, ``lifetime_source`` the line
+                 printing or setting it); ``config`` (ConfigFacts: keys for addresses,
                  DPD delay, interface addresses, daemon state). ``swanctl --list-conns``
                  decides which connections are loaded; ``swanctl.conf`` adds the proposals
                  (5.9 does not print them) and stands in for ``--list-conns`` when charon
@@ -175,6 +180,25 @@ _EVERY = re.compile(r"every (?P<seconds>\d+)s")
 def _every(text: str) -> int | None:
     match = _EVERY.search(text or "")
     return int(match["seconds"]) if match else None
+
+
+#: charon's defaults where a connection sets no ``rekey_time``: IKE_SA 4 h, CHILD_SA 1 h
+IKE_REKEY_DEFAULT = 14400
+CHILD_REKEY_DEFAULT = 3600
+
+
+def _replaced_after(
+    rekey: int | None,
+    rekey_source: Evidence | None,
+    life: int | None,
+    life_source: Evidence | None,
+    default: int,
+) -> tuple[int | None, Evidence | None]:
+    """(seconds, line) after which charon replaces an SA: ``rekey_time`` (its default where
+    unset), or ``life_time`` when that ends the SA first; (None, None) when neither is set."""
+    if life is None or life >= (rekey or default):
+        return rekey, rekey_source
+    return life, life_source
 
 
 def _address(value: Any) -> IPAddress | None:
@@ -768,6 +792,7 @@ class _Connection:
     remote_addrs: tuple[str, ...] = ()
     auth: str = ""
     rekey_seconds: int | None = None
+    rekey_source: Evidence | None = None  # the line that prints or sets ``rekey_seconds``
     dpd_seconds: int | None = None
     children: list[dict[str, Any]] = field(default_factory=list)
     source: Evidence | None = None  # the line naming the remote addresses
@@ -792,13 +817,16 @@ def _connections_from_rows(rows: list[dict[str, Any]], lines: _Lines) -> list[_C
             next_conn = lines.find(r"^\S+:\s+IKEv", start=header + 1) if header >= 0 else -1
             if remote_at >= 0 and 0 <= next_conn < remote_at:
                 remote_at = -1
+            rekey = _every(row["rekey"]) or _every(row["reauth"])
             conn = _Connection(
                 name=name,
                 version=row["version"],
                 local_addrs=tuple(row["local_addrs"]),
                 remote_addrs=tuple(row["remote_addrs"]),
                 auth=(row["local_auth"] or [""])[0],
-                rekey_seconds=_every(row["rekey"]) or _every(row["reauth"]),
+                rekey_seconds=rekey,
+                # Sample device line: "s2s: IKEv2, no reauthentication, rekeying every 14400s"
+                rekey_source=lines.at(header) if rekey and header >= 0 else None,
                 dpd_seconds=_opt_int(row["dpd_delay"]),
                 source=lines.at(remote_at)
                 if remote_at >= 0
@@ -806,15 +834,52 @@ def _connections_from_rows(rows: list[dict[str, Any]], lines: _Lines) -> list[_C
             )
             found[name] = conn
         if row["child_name"]:
+            child_rekey = _every(row["child_rekey"])
             conn.children.append(
                 {
                     "name": row["child_name"],
                     "local_ts": row["local_ts"],
                     "remote_ts": row["remote_ts"],
-                    "rekey_seconds": _every(row["child_rekey"]),
+                    "rekey_seconds": child_rekey,
+                    "rekey_source": _child_line(lines, name, row["child_name"])
+                    if child_rekey
+                    else None,
                 }
             )
     return list(found.values())
+
+
+def _child_line(lines: _Lines, conn: str, child: str) -> Evidence | None:
+    """The list-conns line of ``child`` within the block of connection ``conn``."""
+    header = lines.find(rf"^{re.escape(conn)}:\s+IKEv", start=0)
+    if header < 0:
+        return None
+    next_conn = lines.find(r"^\S+:\s+IKEv", start=header + 1)
+    # Sample device line: "  lan: TUNNEL, rekeying every 3600s, dpd action is none"
+    at = lines.find(
+        rf"^\s+{re.escape(child)}:\s", start=header + 1, stop=next_conn if next_conn >= 0 else None
+    )
+    return lines.at(at) if at >= 0 else None
+
+
+def _lifetimes_from_conf(conn: _Connection, lines: _Lines | None) -> None:
+    """Let a child's ``life_time`` (swanctl.conf; list-conns of 5.9 does not print it) stand
+    for its lifetime where it ends the CHILD_SAs before they are rekeyed."""
+    children = conn.config.section("children") if conn.config is not None else None
+    if children is None:
+        return
+    for child in conn.children:
+        child_conf = children.sections.get(child["name"])
+        life = child_conf.settings.get("life_time") if child_conf else None
+        if life is None:
+            continue
+        child["rekey_seconds"], child["rekey_source"] = _replaced_after(
+            child["rekey_seconds"],
+            child["rekey_source"],
+            seconds(life.value),
+            _conf_evidence(lines, life.line_no) if lines else None,
+            CHILD_REKEY_DEFAULT,
+        )
 
 
 def _connections_from_conf(tree: Section, lines: _Lines | None) -> list[_Connection]:
@@ -822,6 +887,7 @@ def _connections_from_conf(tree: Section, lines: _Lines | None) -> list[_Connect
     for name, section in _conf_connections(tree).items():
         remote = section.settings.get("remote_addrs")
         local_auth = section.section("local")
+        rekey = section.settings.get("rekey_time") or section.settings.get("reauth_time")
         conn = _Connection(
             name=name,
             version=f"IKEv{section.get('version') or '2'}"
@@ -831,20 +897,26 @@ def _connections_from_conf(tree: Section, lines: _Lines | None) -> list[_Connect
             remote_addrs=tuple(split_list(section.get("remote_addrs")) or ["%any"]),
             auth=(local_auth.get("auth") or "") if local_auth else "",
             rekey_seconds=seconds(section.get("rekey_time")) or seconds(section.get("reauth_time")),
+            rekey_source=_conf_evidence(lines, rekey.line_no) if rekey and lines else None,
             dpd_seconds=seconds(section.get("dpd_delay")),
             source=_conf_evidence(lines, remote.line_no) if remote and lines else None,
             config=section,
         )
         children = section.section("children")
         for child_name, child in (children.sections if children else {}).items():
+            child_rekey = child.settings.get("rekey_time")
             conn.children.append(
                 {
                     "name": child_name,
                     "local_ts": child.get("local_ts") or "dynamic",
                     "remote_ts": child.get("remote_ts") or "dynamic",
                     "rekey_seconds": seconds(child.get("rekey_time")),
+                    "rekey_source": _conf_evidence(lines, child_rekey.line_no)
+                    if child_rekey and lines
+                    else None,
                 }
             )
+        _lifetimes_from_conf(conn, lines)
         found.append(conn)
     return found
 
@@ -932,6 +1004,7 @@ def _entries(
                     lifetime_seconds=child["rekey_seconds"],
                     interfaces=interfaces,
                     source=conn.source,
+                    lifetime_source=child.get("rekey_source"),
                 )
             )
     return tuple(entries), (tuple(sets) if proposals_known else None)
@@ -962,8 +1035,10 @@ def _policies(
                     hash=combo.hash,
                     authentication=authentication(conn.auth),
                     dh_group=combo.dh_group,
-                    lifetime_seconds=conn.rekey_seconds or 14400,
+                    lifetime_seconds=conn.rekey_seconds or IKE_REKEY_DEFAULT,
                     source=source,
+                    lifetime_source=conn.rekey_source,
+                    connection=conn.name,
                 )
             )
     return tuple(policies)
@@ -1132,8 +1207,10 @@ class _DeviceParser:
             conn_lines = _Lines(text, conns_capture, self.device, offset)
             connections = _connections_from_rows(conns.value, conn_lines)
             by_name = _conf_connections(tree)
+            config_lines = self._config_lines() if by_name else None
             for conn in connections:
                 conn.config = by_name.get(conn.name)
+                _lifetimes_from_conf(conn, config_lines)
         elif tree is not None and (daemon_down or not conns.ok):
             connections = _connections_from_conf(tree, self._config_lines())
         crypto_maps: tuple[CryptoMapEntry, ...] | None = None

@@ -13,7 +13,7 @@ from ipsec_doctor.diagnose.compare import (
 from ipsec_doctor.diagnose.context import End, Tunnel
 from ipsec_doctor.diagnose.fixes import render
 from ipsec_doctor.model.findings import Code, Finding
-from ipsec_doctor.model.state import Evidence, IkePolicy
+from ipsec_doctor.model.state import CryptoMapEntry, Evidence, IkePolicy
 
 
 def _policies_in_use(t: Tunnel, end: End) -> list[IkePolicy]:
@@ -34,12 +34,15 @@ def weak_crypto(t: Tunnel) -> list[Finding]:
     for end in t.ends:
         weak: list[str] = []
         evidence: list[Evidence | None] = []
+        weak_connections: set[str] = set()  # where the platform ties policies to connections
         for policy in _policies_in_use(t, end):
             attrs = weak_policy_attributes(policy)
             if attrs:
                 weak.append(f"ISAKMP policy {policy.priority}: {', '.join(attrs)}")
                 evidence.append(end.ev(policy.source))
+                weak_connections.add(policy.connection)
         by_name = {ts.name: ts for ts in end.state.transform_sets or ()}
+        weak_entries: list[CryptoMapEntry] = []
         for entry in end.entries:
             for name in entry.transform_sets:
                 ts = by_name.get(name)
@@ -49,10 +52,12 @@ def weak_crypto(t: Tunnel) -> list[Finding]:
                 if bad:
                     weak.append(f"transform set {ts.name}: {', '.join(bad)}")
                     evidence.append(end.ev(ts.source))
+                    weak_entries.append(entry)
             group = normalize_group(entry.pfs_group) if entry.pfs_group else None
             if group in WEAK_GROUPS:
                 weak.append(f"{end.entry_label(entry)}: PFS group {group}")
                 evidence.append(end.ev(entry.source))
+                weak_entries.append(entry)
         for sa in end.ipsec_sas() or ():
             bad = weak_transforms(sa.transforms)
             if bad:
@@ -72,6 +77,12 @@ def weak_crypto(t: Tunnel) -> list[Finding]:
                 fix=render(
                     "WEAK_CRYPTO",
                     end.platform,
+                    names=t.fix_names(
+                        end,
+                        evidence,
+                        [e for e in end.entries if e.name in weak_connections or e in weak_entries]
+                        or None,
+                    ),
                     priority=in_use.priority if in_use else 10,
                     map_name=map_entry.name if map_entry else None,
                     seq=map_entry.sequence if map_entry else None,

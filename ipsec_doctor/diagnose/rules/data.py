@@ -231,6 +231,7 @@ def spi_out_of_sync(t: Tunnel) -> list[Finding]:
                 fix=render(
                     "SPI_OUT_OF_SYNC",
                     t.fix_platform(other),
+                    names=t.fix_names(other),
                     peer=other.peer_label if other else None,
                     device=end.name,
                     this_peer=end.peer_label,

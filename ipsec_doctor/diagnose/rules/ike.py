@@ -21,17 +21,19 @@ from ipsec_doctor.diagnose.compare import (
     PolicyComparison,
     compare_policies,
     effective_policies,
+    policy_differences,
     policy_values,
     stronger_policy,
 )
 from ipsec_doctor.diagnose.context import End, Phase1, Tunnel, parse_address
-from ipsec_doctor.diagnose.fixes import render, term
+from ipsec_doctor.diagnose.fixes import entry_names, render, term
 from ipsec_doctor.diagnose.rules.prereq import policy_fix
 from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.findings import Code, Finding
 from ipsec_doctor.model.state import (
     CryptoMapEntry,
     Evidence,
+    IkePolicy,
     IkeSa,
     IkeStatus,
     IPAddress,
@@ -224,10 +226,16 @@ def _proposal_finding(
                 "neither side is clearly stronger; by convention the remote end adopts the "
                 "local policy"
             )
+        values = policy_fix(fix_end.platform, model, priority=own.priority)
+        if both[0].platform != both[1].platform:
+            # lifetimes are each platform's own (defaults differ; strongSwan's IKEv1 offers
+            # add over_time): the fix end keeps its own, see LIFETIME_MISMATCH
+            values["lifetime"] = policy_fix(fix_end.platform, own)["lifetime"]
         fix = render(
             "PHASE1_PROPOSAL_MISMATCH/ikev2" if fix_end.ikev2 else "PHASE1_PROPOSAL_MISMATCH",
             fix_end.platform,
-            **policy_fix(fix_end.platform, model, priority=own.priority),
+            names=t.fix_names(fix_end, seen.evidence(events), _offering(fix_end, own)),
+            **values,
             peer=fix_end.peer_label,
             proposal=_proposal_name(own.source),
             ikev2_encryption=term(fix_end.platform, "ikev2_encryption", model.encryption),
@@ -277,6 +285,17 @@ def _proposal_finding(
         fix_device=t.fix_target(fix_end),
         detail=detail,
     )
+
+
+def _offering(end: End, policy: IkePolicy) -> list[CryptoMapEntry]:
+    """The entries of ``end`` whose connection offers ``policy``'s algorithms (strongSwan ties
+    proposals to a connection); all its entries where its policies name no connection."""
+    offering = {
+        p.connection
+        for p in end.state.ike_policies or ()
+        if p.connection and not set(policy_differences(p, policy)) - {"lifetime"}
+    }
+    return [e for e in end.entries if e.name in offering] or list(end.entries)
 
 
 # Sample evidence line: " IKEv2 proposal: IKEV2-PROP "
@@ -482,6 +501,10 @@ def _misaddressed_finding(t: Tunnel) -> list[Finding]:
             fix=render(
                 "PEER_ADDRESS_MISMATCH",
                 local.platform,
+                # every entry naming the same wrong peer (strongSwan: each connection)
+                names=entry_names(
+                    e for e in local.state.crypto_maps or () if e.peers == entry.peers
+                ),
                 map_name=entry.name,
                 seq=entry.sequence,
                 wrong=str(entry.peers[0]),
@@ -786,7 +809,11 @@ def nat_t_not_enabled(t: Tunnel) -> list[Finding]:
             f"{t.other_name(t.local)} but NAT traversal is "
             + (f"disabled on {', '.join(e.name for e in off)}" if off else "not detected"),
             evidence=evidence,
-            fix=render("NAT_T_NOT_ENABLED", t.fix_platform(fix_end)),
+            fix=render(
+                "NAT_T_NOT_ENABLED",
+                t.fix_platform(fix_end),
+                names=t.fix_names(fix_end, evidence),
+            ),
             fix_device=t.fix_target(fix_end),
             detail={
                 "nat_reasons": reasons or ["converter reported nat_in_path"],
@@ -943,7 +970,12 @@ def dpd_too_aggressive(t: Tunnel) -> list[Finding]:
                     *end.evs(e.source for e in teardowns),
                     *end.config_evidence("keepalive", "dpd"),
                 ],
-                fix=render("DPD_TOO_AGGRESSIVE", end.platform, peer=end.peer_label),
+                fix=render(
+                    "DPD_TOO_AGGRESSIVE",
+                    end.platform,
+                    names=t.fix_names(end, end.evs(e.source for e in teardowns)),
+                    peer=end.peer_label,
+                ),
                 fix_device=end.name,
                 detail={
                     "teardowns": len(teardowns),

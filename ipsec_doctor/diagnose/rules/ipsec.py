@@ -8,17 +8,30 @@ out while phase 1 is down.
 On IOS ``IPSec policy invalidated proposal with error N`` tells the two failures apart: 32 is
 the selectors (PROXY_ID_MISMATCH), 256 the transforms (TRANSFORM_SET_MISMATCH). Parsers put
 the number in ``LogEvent.detail["error"]``.
+
+LIFETIME_MISMATCH compares each end's own effective lifetimes (what it shows or sets, else its
+platform's default: IOS 86400 s / 3600 s, strongSwan 4 h / 1 h; ``compare.PLATFORM_LIFETIMES``),
+never one platform's defaults against another's values. IPsec (CHILD) SA lifetimes count
+whenever they differ. IKE SA lifetimes count only where IKEv1 negotiates them and the end with
+the shorter one refuses the other's longer offers (IOS); IKEv2 does not negotiate lifetimes
+(each end rekeys on its own timer). The evidence quotes the line of each value (the policy or
+entry line where a default applies), the fix sets one end's value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ipsec_doctor.diagnose.compare import (
     GROUP_RANK,
+    PLATFORM_LIFETIMES,
+    Lifetime,
+    PlatformLifetimes,
     cidr,
     compare_policies,
     compare_transform_sets,
+    effective_lifetime,
     ios_wildcard,
     networks_overlap,
     normalize_group,
@@ -27,13 +40,15 @@ from ipsec_doctor.diagnose.compare import (
     transform_key,
 )
 from ipsec_doctor.diagnose.context import End, Tunnel, first, parse_address
-from ipsec_doctor.diagnose.fixes import render, term
+from ipsec_doctor.diagnose.fixes import entry_names, render, term
 from ipsec_doctor.diagnose.rules.traffic import crypto_acl_lines
 from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.findings import Code, Finding, Severity
 from ipsec_doctor.model.state import (
     CryptoMapEntry,
     Evidence,
+    IkePolicy,
+    IkeStatus,
     IPNetwork,
     LogEvent,
     TransformSet,
@@ -178,9 +193,9 @@ def transform_set_mismatch(t: Tunnel) -> list[Finding]:
                 )
             ),
             mode=model.mode,
+            names=entry_names([entry]),
             map_name=entry.name,
             seq=entry.sequence,
-            child=entry.acl,
         )
     if not fix:
         fix = render("TRANSFORM_SET_MISMATCH/compare", t.fix_platform(fix_end))
@@ -362,6 +377,7 @@ def proxy_id_mismatch(t: Tunnel) -> list[Finding]:
             fix = render(
                 "PROXY_ID_MISMATCH",
                 fix_end.platform,
+                names=entry_names([own_entry]),
                 map_name=own_entry.name,
                 acl=own_entry.acl,
                 acl_lines=_acl_lines(fix_end.platform, _selector_pairs(other, other_entry)),
@@ -480,6 +496,24 @@ def invalid_local_address(t: Tunnel) -> list[Finding]:
     return out
 
 
+def _meant_for(t: Tunnel, end: End) -> list[CryptoMapEntry]:
+    """The entries of ``end`` (which name no entry for the proposing peer) meant for it: the
+    only connection there is, else those mirroring the other end's selectors; none when
+    neither tells (the fix then keeps the generic wording)."""
+    entries = list(end.state.crypto_maps or ())
+    if len({e.name for e in entries}) == 1:
+        return entries
+    other = t.other(end)
+    return [
+        e
+        for e in entries
+        for o in (other.entries if other is not None else ())
+        if e.local_selectors
+        and set(e.local_selectors) == set(o.remote_selectors)
+        and set(e.remote_selectors) == set(o.local_selectors)
+    ]
+
+
 def peer_not_found(t: Tunnel) -> list[Finding]:
     out: list[Finding] = []
     for end in t.ends:
@@ -505,6 +539,7 @@ def peer_not_found(t: Tunnel) -> list[Finding]:
                 fix=render(
                     "PEER_NOT_FOUND",
                     end.platform,
+                    names=entry_names(_meant_for(t, end)),
                     peer=str(address) if address else None,
                     map_name=maps[0].name if maps else None,
                     seq=(max(e.sequence for e in maps) + 10) if maps else None,
@@ -519,7 +554,7 @@ def peer_not_found(t: Tunnel) -> list[Finding]:
     return out
 
 
-# ------------------------------------------------------------------ PFS and lifetimes
+# ------------------------------------------------------------------ PFS
 
 
 def _pfs(entry: CryptoMapEntry) -> int | None:
@@ -557,8 +592,8 @@ def pfs_mismatch(t: Tunnel) -> list[Finding]:
         fix = render(
             "PFS_MISMATCH",
             fix_end.platform,
+            names=entry_names([entry]),
             map_name=entry.name,
-            child=entry.acl,
             seq=entry.sequence,
             group=term(fix_end.platform, "pfs", model),
         )
@@ -594,79 +629,192 @@ def _fmt_pfs(value: object) -> str:
     return f"group {value}"
 
 
+# ------------------------------------------------------------------ lifetimes
+
+
+def _lifetime_defaults(t: Tunnel, end: End) -> PlatformLifetimes:
+    """The end's platform's own lifetimes (the settings' for a platform not in the table)."""
+    return PLATFORM_LIFETIMES.get(end.platform) or PlatformLifetimes(
+        ike=t.settings.default_ike_lifetime,
+        ipsec=t.settings.default_ipsec_lifetime,
+        refuses_longer_ikev1_offers=False,
+    )
+
+
+def _ike_version(end: End, entry: CryptoMapEntry) -> int | None:
+    """The IKE version ``entry`` negotiates: its strongSwan connection's, else the converter's
+    word for the peer, else that of the established IKE SAs with the peer; None if not told."""
+    for conn in end.state.extras.get("connections") or ():
+        if isinstance(conn, dict) and conn.get("name") == entry.name:
+            return {"IKEv1": 1, "IKEv2": 2}.get(str(conn.get("version", "")))
+    version = end.state.extras.get("ike_version")
+    if isinstance(version, int):
+        return version
+    seen = {sa.ike_version for sa in end.ike_all() if sa.status is IkeStatus.ESTABLISHED}
+    return seen.pop() if len(seen) == 1 else None
+
+
+def _ike_policies_for(end: End, entry: CryptoMapEntry) -> list[IkePolicy]:
+    """The IKE policies ``entry`` offers: its connection's where policies belong to one."""
+    policies = list(end.state.ike_policies or ())
+    if any(p.connection for p in policies):
+        return [p for p in policies if p.connection == entry.name]
+    return policies
+
+
+@dataclass(frozen=True)
+class _LifetimeDifference:
+    what: str  # "ipsec" | "ike"
+    local: Lifetime
+    remote: Lifetime
+    fix_end: End
+    seconds: int  # the lifetime the fix sets on fix_end
+    entry: CryptoMapEntry  # fix_end's entry
+    reason: str
+    detail: dict[str, object]
+
+
+def _ipsec_lifetime_difference(
+    t: Tunnel, local: End, le: CryptoMapEntry, remote: End, re_: CryptoMapEntry
+) -> _LifetimeDifference | None:
+    """The IPsec (CHILD) SA lifetimes of the two entries, each in effect on its own platform,
+    when they differ. Each end rekeys its SAs on its own timer (IKEv2) or the SA's lifetime
+    depends on the initiator (IKEv1): the two ends rekey at different times."""
+    la = effective_lifetime(
+        le.lifetime_seconds, le.lifetime_source, le.source, _lifetime_defaults(t, local).ipsec
+    )
+    ra = effective_lifetime(
+        re_.lifetime_seconds, re_.lifetime_source, re_.source, _lifetime_defaults(t, remote).ipsec
+    )
+    if la.seconds == ra.seconds:
+        return None
+    if la.deviates and not ra.deviates:
+        fix_end, seconds, entry = local, ra.seconds, le
+        reason = f"{local.name} deviates from its platform's default {la.default}s"
+    elif ra.deviates and not la.deviates:
+        fix_end, seconds, entry = remote, la.seconds, re_
+        reason = f"{remote.name} deviates from its platform's default {ra.default}s"
+    else:
+        fix_end, seconds, entry = remote, la.seconds, re_
+        reason = UNDECIDABLE
+    return _LifetimeDifference("ipsec", la, ra, fix_end, seconds, entry, reason, {})
+
+
+def _ike_lifetime_difference(
+    t: Tunnel, local: End, le: CryptoMapEntry, remote: End, re_: CryptoMapEntry
+) -> _LifetimeDifference | None:
+    """The IKE SA lifetimes of the two ends when the difference matters: only IKEv1 negotiates
+    them (a responder accepts an offer up to its own lifetime; IKEv2 does not negotiate them,
+    each end rekeys on its own timer), and only an end that refuses longer offers (IOS) makes
+    a difference felt: the other end's offers fail, so only one side brings the tunnel up and
+    rekeys it. An IOS end with the longer lifetime (IOS 86400 s, strongSwan 4 h) is fine."""
+    lv, rv = _ike_version(local, le), _ike_version(remote, re_)
+    known = {v for v in (lv, rv) if v is not None}
+    if known != {1}:
+        return None
+    lp, rp = _ike_policies_for(local, le), _ike_policies_for(remote, re_)
+    if not lp or not rp:
+        return None
+    comparison = compare_policies(lp, rp)
+    if not comparison.matches:
+        return None  # phase 1 cannot agree at all: PHASE1_PROPOSAL_MISMATCH
+    a, b = comparison.common[0]
+    ld, rd = _lifetime_defaults(t, local), _lifetime_defaults(t, remote)
+    la = effective_lifetime(a.lifetime_seconds, a.lifetime_source, a.source, ld.ike)
+    ra = effective_lifetime(b.lifetime_seconds, b.lifetime_source, b.source, rd.ike)
+    if la.seconds == ra.seconds:
+        return None
+    ends = ((local, la, ld, le, a, remote, ra, rd), (remote, ra, rd, re_, b, local, la, ld))
+    for end, own, defaults, entry, policy, other, theirs, other_defaults in ends:
+        offer = other_defaults.ikev1_offer(theirs.seconds)
+        if not defaults.refuses_longer_ikev1_offers or offer <= own.seconds:
+            continue
+        seconds = own.default if own.deviates and own.default >= offer else offer
+        margin = f" (its lifetime plus over_time: {offer}s)" if offer != theirs.seconds else ""
+        reason = (
+            f"{end.name} ({own.seconds}s) refuses {other.name}'s longer IKEv1 offers{margin}, "
+            f"so only {end.name} can bring the IKE SA up and rekey it; with {seconds}s it "
+            f"accepts them"
+        )
+        detail: dict[str, object] = {
+            "ike_version": 1,
+            "refused_by": end.name,
+            "priority_local": a.priority,
+            "priority_remote": b.priority,
+            "priority": policy.priority,
+        }
+        return _LifetimeDifference("ike", la, ra, end, seconds, entry, reason, detail)
+    return None  # the shorter end accepts the longer offers: each side rekeys in time
+
+
+def _fmt_lifetime(end: End, value: Lifetime) -> str:
+    return f"{value.seconds}s" + (f" ({end.platform} default)" if value.assumed else "")
+
+
 def lifetime_mismatch(t: Tunnel) -> list[Finding]:
     pair = _pair(t)
     if pair is None:
         return []
     local, le, remote, re_ = pair
-    out: list[Finding] = []
-    diffs: list[dict[str, object]] = []
-    evidence: list[Evidence | None] = []
-    default_ipsec = t.settings.default_ipsec_lifetime
-    if le.lifetime_seconds and re_.lifetime_seconds and le.lifetime_seconds != re_.lifetime_seconds:
-        diffs.append(
-            {"what": "ipsec", "local": le.lifetime_seconds, "remote": re_.lifetime_seconds}
+    diffs = [
+        d
+        for d in (
+            _ipsec_lifetime_difference(t, local, le, remote, re_),
+            _ike_lifetime_difference(t, local, le, remote, re_),
         )
-        evidence += [local.ev(le.source), remote.ev(re_.source)]
-    lp, rp = local.state.ike_policies, remote.state.ike_policies
-    if lp and rp:
-        comparison = compare_policies(lp, rp)
-        if comparison.matches:
-            a, b = comparison.common[0]
-            if (
-                a.lifetime_seconds
-                and b.lifetime_seconds
-                and a.lifetime_seconds != b.lifetime_seconds
-            ):
-                diffs.append(
-                    {
-                        "what": "ike",
-                        "local": a.lifetime_seconds,
-                        "remote": b.lifetime_seconds,
-                        "priority_local": a.priority,
-                        "priority_remote": b.priority,
-                    }
-                )
-                evidence += [local.ev(a.source), remote.ev(b.source)]
+        if d is not None
+    ]
     if not diffs:
-        return out
-    diff0 = diffs[0]
-    value: object
-    default = default_ipsec if diff0["what"] == "ipsec" else t.settings.default_ike_lifetime
-    if diff0["local"] != default and diff0["remote"] == default:
-        fix_end, value = local, diff0["remote"]
-        reason = f"{local.name} deviates from the default {default}s"
-    else:
-        fix_end, value = remote, diff0["local"]
-        reason = (
-            f"{remote.name} deviates from the default {default}s"
-            if diff0["remote"] != default and diff0["local"] == default
-            else UNDECIDABLE
+        return []
+    evidence: list[Evidence | None] = []
+    for d in diffs:
+        evidence += [local.ev(d.local.source), remote.ev(d.remote.source)]
+    primary = diffs[0]
+    fix_end = primary.fix_end
+    fixes = [
+        render(
+            "LIFETIME_MISMATCH" if d.what == "ipsec" else "LIFETIME_MISMATCH/ike",
+            fix_end.platform,
+            names=entry_names([d.entry]),
+            map_name=d.entry.name,
+            seq=d.entry.sequence,
+            seconds=d.seconds,
+            priority=d.detail.get("priority"),
         )
-    entry = le if fix_end is local else re_
-    key = "LIFETIME_MISMATCH" if diff0["what"] == "ipsec" else "LIFETIME_MISMATCH/ike"
-    priority = diff0.get("priority_local" if fix_end is local else "priority_remote")
-    out.append(
+        for d in diffs
+        if d.fix_end is fix_end
+    ]
+    what = {"ipsec": "IPsec SA", "ike": "IKE SA"}
+    return [
         t.finding(
             Code.LIFETIME_MISMATCH,
             local,
             f"{local.name}: SA lifetimes differ from {remote.name}'s ("
-            + "; ".join(f"{d['what']} {d['local']}s vs {d['remote']}s" for d in diffs)
+            + "; ".join(
+                f"{what[d.what]} {_fmt_lifetime(local, d.local)} vs "
+                f"{_fmt_lifetime(remote, d.remote)}"
+                for d in diffs
+            )
             + "); it negotiates but rekeys unevenly",
             evidence=evidence,
-            fix=render(
-                key,
-                fix_end.platform,
-                map_name=entry.name,
-                seq=entry.sequence,
-                seconds=value,
-                priority=priority,
-            ),
+            fix="\n".join(fixes),
             fix_device=fix_end.name,
-            detail={"differences": diffs, "fix_reason": reason},
+            detail={
+                "differences": [
+                    {
+                        "what": d.what,
+                        "local": d.local.seconds,
+                        "remote": d.remote.seconds,
+                        "local_assumed_default": d.local.assumed,
+                        "remote_assumed_default": d.remote.assumed,
+                        **{k: v for k, v in d.detail.items() if k != "priority"},
+                    }
+                    for d in diffs
+                ],
+                "fix_reason": "; ".join(f"{what[d.what]}: {d.reason}" for d in diffs),
+            },
         )
-    )
-    return out
+    ]
 
 
 # ------------------------------------------------------------------ ACL overlap

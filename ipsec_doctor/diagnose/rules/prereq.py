@@ -117,6 +117,7 @@ def no_isakmp_policy(t: Tunnel) -> list[Finding]:
                 fix=render(
                     "NO_ISAKMP_POLICY",
                     end.platform,
+                    names=t.fix_names(end),
                     **policy_fix(end.platform, model, priority=10),
                     peer=end.peer_label,
                 ),

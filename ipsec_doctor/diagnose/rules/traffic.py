@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ipsec_doctor.diagnose.compare import cidr, iface_key, ios_wildcard, same_interface
 from ipsec_doctor.diagnose.context import End, Tunnel
-from ipsec_doctor.diagnose.fixes import render
+from ipsec_doctor.diagnose.fixes import entry_names, render
 from ipsec_doctor.diagnose.rules.ike import misaddressed_entry
 from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.findings import Code, Finding, Stage
@@ -240,6 +240,7 @@ def no_interesting_traffic(t: Tunnel) -> list[Finding]:
             fix=render(
                 "NO_INTERESTING_TRAFFIC",
                 end.platform,
+                names=entry_names([entry]),
                 acl=entry.acl,
                 local_lan=ios_wildcard(local_lan),
                 remote_lan=ios_wildcard(remote_lan),
