@@ -34,7 +34,12 @@ Contract:
   takes the prompt netmiko found ONCE at login (``base_prompt``), and then sends each command
   with ``send_command(cmd, expect_string=<that prompt, anchored>, read_timeout=...,
   auto_find_prompt=False, strip_prompt=True, strip_command=True)``. ``fast_cli`` is on (netmiko's
-  delay factor 0.1) unless the inventory says otherwise.
+  delay factor 0.1) unless the inventory says otherwise. The prompt counts only after the
+  command's echo; syslog lines a ``terminal monitor`` vty prints before the echo or after the
+  prompt (and the prompt ``logging synchronous`` prints again) are not part of the output. A
+  hostname longer than netmiko's 16-character IOS base prompt is read whole at login; a wrong
+  enable secret that IOS asks for again (``Password:`` three times) leaves the session in user
+  mode with the ``enable`` capture ``rejected``.
 - After a command timeout the runner checks the SSH channel: closed means the connection was
   lost (netmiko reads a closed channel as silence, so a drop shows as a timeout first);
   otherwise it reads up to the prompt again, and if the prompt does not come back the session
@@ -448,11 +453,14 @@ class NetmikoCommandRunner:
             if s.secret:
                 try:
                     enabled = conn.enable()
-                except ValueError:  # netmiko: "Failed to enter enable mode ..."
+                except (ValueError, ReadTimeout) as exc:  # netmiko: "Failed to enter enable ..."
                     self.enable_error = (
                         f"{s.name}: enable refused (wrong enable secret?); collecting in user "
                         "mode, privileged commands will be refused"
                     )
+                    # IOS asks for the secret again (or a slow AAA enable did succeed)
+                    if isinstance(exc, ReadTimeout) and _leave_password_prompt(conn):
+                        self.enable_error = ""
             self.prompt, self.pattern = _prompt_of(conn, enabled)
         except Exception as exc:
             self.close()
@@ -576,12 +584,44 @@ def _prompt_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+# Sample device line: "*Nov 23 10:20:01.101: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC ..."
+# Sample device line: "000412: Nov 23 10:20:01 UTC: %LINK-3-UPDOWN: Interface Tunnel0, changed ..."
+# Sample device line: "%CRYPTO-6-ISAKMP_ON_OFF: ISAKMP is ON"
+_SYSLOG_LINE = re.compile(r"^[^%\n]{0,48}%[A-Z][A-Z0-9_]*-[0-7]-[A-Z0-9_]+:")
+_TAIL_LINES = 16  # lines examined back from the end for a prompt followed by syslog lines
+_NETMIKO_PROMPT_CUT = 16  # netmiko's cisco_ios base_prompt keeps this many characters
+
+
+def _output_end(output: str, regex: re.Pattern[str], after: int) -> int | None:
+    """Where the output ends (its prompt), or None while no prompt has come back after ``after``.
+
+    A syslog message on the vty (``terminal monitor``) may follow the prompt: IOS prints it
+    after the prompt and, with ``logging synchronous``, prints the prompt again. The output
+    ends at the first prompt that only syslog lines and reprinted prompts follow.
+    """
+    found = None
+    end = len(output)
+    for _ in range(_TAIL_LINES):
+        if end <= after:
+            break
+        begin = max(output.rfind("\n", after, end) + 1, after)
+        line = output[begin:end]
+        if regex.search("\n" + line):
+            found = end
+        elif line.strip() and not _SYSLOG_LINE.match(line):
+            break
+        end = begin - 1
+    return found
+
+
 def exchange(conn: BaseConnection, command: str, pattern: str, read_timeout: float) -> str:
     """One command, one round trip: write it, then read until the prompt pattern ends the output.
 
     netmiko's ``send_command`` polls every 25 ms; here the reader blocks on the channel until
     data arrives, and every read still goes through netmiko's ``read_channel`` (line-feed
-    normalisation, redacting session log). The echo and the trailing prompt are stripped as
+    normalisation, redacting session log). Only a prompt after the command's echo ends the
+    output (netmiko's ``cmd_verify``); what came before the echo and syslog lines printed after
+    the prompt are left out. The echo and the trailing prompt are stripped as
     ``send_command(strip_command=True, strip_prompt=True)`` does. Raises netmiko's
     ``ReadTimeout`` when the prompt does not come back in ``read_timeout`` seconds, and
     ``EOFError`` when the device closed the session.
@@ -591,9 +631,16 @@ def exchange(conn: BaseConnection, command: str, pattern: str, read_timeout: flo
     conn.write_channel(conn.normalize_cmd(command))
     deadline = time.monotonic() + read_timeout
     output = ""
+    echo = command.strip()
+    start = -1
     while True:
         output += conn.read_channel()
-        if regex.search(output):
+        # Only a prompt after the command's echo ends its output (netmiko's cmd_verify): a log
+        # line and the prompt IOS printed again after it, read late, are not this output.
+        start = output.find(echo) if start < 0 else start
+        end = _output_end(output, regex, start + len(echo)) if start >= 0 else None
+        if end is not None:
+            output = output[start:end]
             break
         if channel is not None and (getattr(channel, "closed", False) or channel.eof_received):
             raise EOFError(f"the device closed the session during {command!r}")
@@ -613,18 +660,42 @@ def _prompt_of(conn: BaseConnection, enable_output: str) -> tuple[str, str]:
     its terminator, refreshed by enable where the prompt changes, e.g. ``sudo -s``); the
     pattern accepts any terminator, so user and privileged mode both match, and needs the
     prompt at a line start at the very end of the output. Only when netmiko has no base
-    prompt is the prompt searched (one extra round trip).
+    prompt, or cut it (its IOS drivers keep 16 characters of a longer hostname), is the prompt
+    searched (one extra round trip).
     """
     base = str(getattr(conn, "base_prompt", "") or "").strip()
     if not base:
         prompt = str(conn.find_prompt()).strip()
         return prompt, rf"(?:^|[\r\n]){re.escape(prompt)}\s*$"
-    lines = [line.strip() for line in enable_output.splitlines() if line.strip()]
     terminator = ""
+    if len(base) == _NETMIKO_PROMPT_CUT:
+        # Sample device line: "vpn-gw01-fra.dc1-core#" (netmiko's base_prompt: "vpn-gw01-fra.dc1")
+        found = str(conn.find_prompt(pattern=rf"{re.escape(base)}\S*[>#]")).strip()
+        if found.startswith(base) and found[-1] in ">#":
+            base, terminator = found[:-1], found[-1]
+    lines = [line.strip() for line in enable_output.splitlines() if line.strip()]
     if lines and lines[-1].startswith(base) and len(lines[-1]) == len(base) + 1:
         terminator = lines[-1][-1]
     pattern = rf"(?:^|[\r\n]){re.escape(base)}[>#$%]\s*$"
     return base + terminator, pattern
+
+
+def _leave_password_prompt(conn: BaseConnection) -> bool:
+    """Back to the prompt after netmiko's ``enable`` timed out; True if it is privileged.
+
+    IOS asks ``Password:`` up to three times for a wrong secret, then prints ``% Bad secrets``
+    and the user prompt; netmiko sends the secret once and times out waiting for the prompt.
+    The tries left are answered with empty lines. Raises netmiko's ``ReadTimeout`` if no prompt
+    comes back.
+    """
+    # Sample device lines: "Password: " (another try), "R1>" (back in user mode)
+    pattern = rf"ssword|(?:^|\n){re.escape(str(conn.base_prompt))}\S*[>#]"
+    for _ in range(3):
+        conn.write_channel(conn.RETURN)
+        read = str(conn.read_until_pattern(pattern=pattern, read_timeout=10))
+        if not read.endswith("ssword"):
+            return read.endswith("#")
+    raise ReadTimeout("the device kept asking for the enable secret")
 
 
 def _ssh_config_in_use(config: Config) -> bool:
