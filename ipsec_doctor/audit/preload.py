@@ -1,12 +1,13 @@
-"""Imported by the audit's forkserver only: collector processes are forked warm.
+"""Loaded before collector processes start (by the forkserver, or by the audit before it
+forks them): collector processes are forked warm.
 
 Contract:
-- Importing this module loads, once, in the forkserver, what every collector process would
-  otherwise load for itself after it starts (each of its threads at once, while the caches
-  are still empty): the CLI's modules (a forked process runs the parent's main module again,
-  whose imports are then found loaded), the audit and the converters, every packaged
-  platform's data (plan, signatures), both TextFSM indexes (ntc-templates' compiles ~1,000
-  expressions) and the diagnosis tables (fixes, event codes).
+- Importing this module (or :func:`warm`) loads, once per process, what every collector process
+  would otherwise load for itself after it starts (each of its threads at once, while the caches are
+  still empty): the CLI's modules (a forked process runs the parent's main module again, whose
+  imports are then found loaded), the audit and the converters, every packaged platform's data
+  (plan, signatures), both TextFSM indexes (ntc-templates' compiles ~1,000 expressions) and the
+  diagnosis tables (fixes, event codes).
 - It never raises: anything that fails here is left for the collector process to load (and
   report) as before; the forkserver must start whatever the data says.
 """
@@ -14,11 +15,13 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 
 
+@functools.cache
 def warm() -> None:
-    """Load what every collector process needs (see the module contract)."""
+    """Load what every collector process needs (see the module contract); once per process."""
     for name in (
         "ipsec_doctor.cli.main",
         "ipsec_doctor.audit.runner",

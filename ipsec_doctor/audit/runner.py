@@ -2,17 +2,20 @@
 
 Contract:
 - :func:`run_audit` selects the hosts (:mod:`~ipsec_doctor.audit.filters`), waits a random
-  ``jitter``, takes the history lock (overlapping runs are refused), marks runs a killed
-  audit left ``running`` as ``interrupted``, opens a run and collects. Devices are split
-  round-robin over ``processes`` collector processes (``forkserver``), each with its own
-  Nornir over the same inventory source and ``workers / processes`` threads, so the number of
-  concurrent logins never exceeds ``workers``; with one process the collection runs in a
-  thread of this one. Each device result crosses a queue and is written at once, in its own
-  transaction: its tunnels diagnosed from that end alone, problems' durations carried from
-  the previous run, SA_FLAPPING across runs, silences applied. A device that fails is stored
-  as unreachable with INSUFFICIENT_DATA (warning) on every tunnel known for it (inventory
-  ``data.peers``, the history); a collector process that dies fails its remaining devices the
-  same way, and the audit finishes.
+  ``jitter``, takes the history lock (overlapping runs are refused), marks runs a killed audit left
+  ``running`` as ``interrupted``, opens a run and collects. Devices are split round-robin over
+  ``processes`` collector processes, each with its own Nornir over its share of the inventory and
+  ``workers / processes`` threads, so the number of concurrent logins never exceeds ``workers``;
+  with one process the collection runs in a thread of this one. Where the platform can ``fork`` and
+  this process runs no other thread yet, the collectors are forked from it after it loaded what they
+  need once (:mod:`~ipsec_doctor.audit.preload`): they start at once, warm, with the inventory
+  already in memory. Elsewhere a ``forkserver`` preloads the same and each collector gets its share
+  of the inventory pickled. Each device result crosses a queue and is written at once, in its own
+  transaction: its tunnels diagnosed from that end alone, problems' durations carried from the
+  previous run, SA_FLAPPING across runs, silences applied. A device that fails is stored as
+  unreachable with INSUFFICIENT_DATA (warning) on every tunnel known for it (inventory
+  ``data.peers``, the history); a collector process that dies fails its remaining devices the same
+  way, and the audit finishes.
 - After the last device, both ends of each tunnel are paired
   (:func:`~ipsec_doctor.audit.tunnels.pair_ends`) and diagnosed together, and the run's tunnel
   rows are replaced by the paired ones in one transaction; then retention pruning, and the
@@ -172,7 +175,7 @@ def _collect_in_thread(
 
 def _worker_main(
     index: int,
-    source: InventorySource | bytes,
+    source: Nornir | InventorySource | bytes,
     hosts: list[str],
     workers: int,
     options: AuditCollectOptions,
@@ -181,14 +184,17 @@ def _worker_main(
 ) -> None:
     """A collector process: its own Nornir over its share of the hosts.
 
-    ``source`` is the parent's inventory of this share, pickled (no inventory is read again),
-    or, when that could not be pickled, where to read the inventory from.
+    ``source`` is the parent's Nornir of this share (a forked process has it in memory), the
+    parent's inventory of this share pickled (no inventory is read again), or, when that
+    could not be pickled, where to read the inventory from.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     sys.setswitchinterval(COLLECTOR_SWITCH_INTERVAL)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
-        if isinstance(source, bytes):
+        if isinstance(source, Nornir):
+            nr = source.with_runner(ThreadedRunner(workers))
+        elif isinstance(source, bytes):
             ConnectionPluginRegister.auto_register()  # what InitNornir would do
             inventory, config = pickle.loads(source)
             nr = Nornir(inventory=inventory, config=config, runner=ThreadedRunner(workers))
@@ -226,7 +232,23 @@ def _watch_parent(pid: int) -> None:
             pass
 
 
-def _context() -> Any:
+def _can_fork() -> bool:
+    """Fork the collectors from this process: only where ``fork`` exists and is the platform's
+    usual way (Linux), and while this process runs no other thread (a fork copies a lock
+    another thread holds, held for ever)."""
+    return (
+        sys.platform.startswith("linux")
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
+
+
+def _context(fork: bool) -> Any:
+    if fork:
+        from ipsec_doctor.audit import preload
+
+        preload.warm()  # once here; every forked collector inherits it
+        return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["ipsec_doctor.audit.runner", "ipsec_doctor.audit.preload"])
     return ctx
@@ -264,15 +286,19 @@ class _Collection:
             self.shares = [self.hosts]
             self.threads[0] = _collect_in_thread(nr, self.hosts, options, self.queue)
             return
-        ctx = _context()
+        fork = _can_fork()
+        ctx = _context(fork)
         self.queue = ctx.Queue()
         self.shares = [self.hosts[i::processes] for i in range(processes)]
         for index, share in enumerate(self.shares):
+            wanted = set(share)
             process = ctx.Process(
                 target=_worker_main,
                 args=(
                     index,
-                    _share(nr, source, share),
+                    nr.filter(filter_func=lambda h, w=wanted: h.name in w)
+                    if fork
+                    else _share(nr, source, share),
                     share,
                     self.per_process,
                     options,
@@ -675,10 +701,8 @@ def run_audit(
         processes = options.processes or auto_processes(len(hosts), options.workers)
         processes = max(1, min(processes, len(hosts), options.workers))
         collection: _Collection | None = None
-        if progress is not None:
-            progress.start(len(hosts))
         try:
-            collection = _Collection(
+            collection = _Collection(  # before the progress display starts its thread
                 nr,
                 source,
                 hosts,
@@ -686,6 +710,8 @@ def run_audit(
                 options.workers,
                 processes,
             )
+            if progress is not None:
+                progress.start(len(hosts))
             for audit in collection.results():
                 outcome = state.arrive(audit)
                 if progress is not None:

@@ -23,6 +23,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -212,6 +213,21 @@ def migrate(
 
 # -- the lock -----------------------------------------------------------------------------------
 
+#: Descriptors of the locks this process holds: a forked collector closes its copies, so the
+#: lock is released when the audit that took it ends, even while a collector lingers.
+_HELD_LOCKS: set[int] = set()
+
+
+def _forget_locks_in_child() -> None:
+    for fd in _HELD_LOCKS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks_in_child)
+
 
 @dataclass
 class AuditLock:
@@ -239,10 +255,12 @@ class AuditLock:
         stamp = f"pid {os.getpid()} on {socket.gethostname()} since {_now():%Y-%m-%d %H:%M:%S} UTC"
         os.pwrite(fd, stamp.encode(), 0)
         self._fd = fd
+        _HELD_LOCKS.add(fd)
         return self
 
     def release(self) -> None:
         if self._fd >= 0:
+            _HELD_LOCKS.discard(self._fd)
             try:
                 os.ftruncate(self._fd, 0)
                 fcntl.flock(self._fd, fcntl.LOCK_UN)

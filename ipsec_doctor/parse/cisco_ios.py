@@ -133,6 +133,7 @@ from ipsec_doctor.parse.derive import (
     missing_reasons,
 )
 from ipsec_doctor.parse.logs import classify_lines, classify_log_text, split_log_lines
+from ipsec_doctor.parse.memo import MISSING, BoundedMemo
 from ipsec_doctor.parse.textfsm_parser import clean_output, parse_output
 from ipsec_doctor.platforms.loader import PlanCommand, Platform, load_platform
 
@@ -1020,6 +1021,58 @@ BUILDERS: dict[str, Builder] = {
 #: every plan id this converter understands
 SECTIONS = frozenset({*BUILDERS, "running_config", "logging"})
 
+#: The fields of :class:`_Context` each section's conversion reads besides the capture itself
+#: (``query`` comes from the command, ``platform`` is part of the memo key): the rest of the
+#: context cannot change the section. tests/parse/test_section_memo.py checks this against
+#: the builders' code.
+CONTEXT_USED: dict[str, tuple[str, ...]] = {
+    "isakmp_sa": ("peer", "own_addresses"),
+    "crypto_acl": ("acl_names",),
+    "crypto_map": ("config_map_interfaces",),
+    "logging": ("reference_time",),
+}
+
+#: Sections already converted: the same capture in the same context gives the same section
+#: (an audit parses a device's outputs to enumerate its tunnels, then again for each tunnel).
+SECTION_MEMO = BoundedMemo(8192)
+
+
+def _memo_key(
+    platform: Platform, plan_id: str, capture: CommandCapture, device: str, ctx: _Context
+) -> tuple[Any, ...]:
+    used: list[Any] = []
+    for name in CONTEXT_USED.get(plan_id, ()):
+        value = getattr(ctx, name)
+        used.append(tuple(sorted(value.items())) if isinstance(value, Mapping) else value)
+    return (
+        id(platform),
+        plan_id,
+        capture.command,
+        capture.sample,
+        capture.raw,
+        device,
+        tuple(used),
+    )
+
+
+def _convert_memoized(
+    platform: Platform, plan_id: str, capture: CommandCapture, device: str, ctx: _Context
+) -> Any:
+    """The section value of one capture (:func:`_convert`, once per key); raises ParseError."""
+    key = _memo_key(platform, plan_id, capture, device, ctx)
+    found = SECTION_MEMO.get(key)
+    if found is MISSING:
+        try:
+            found = (platform, _convert(platform, plan_id, capture, device, ctx)[1])
+        except ParseError as error:
+            found = (platform, error)
+        SECTION_MEMO.put(key, found)  # the platform is kept too: its id stays unique
+    assert isinstance(found, tuple)
+    value = found[1]
+    if isinstance(value, ParseError):  # a fresh error each time (a shared one's traceback grows)
+        raise ParseError(str(value), platform=value.platform, command=value.command, raw=value.raw)
+    return value
+
 
 # ---------------------------------------------------------------------------------------------
 # one command
@@ -1195,7 +1248,7 @@ class _DeviceParser:
             )
             return None
         try:
-            _rows_found, value = _convert(self.platform, plan_id, capture, self.device, self.ctx)
+            value = _convert_memoized(self.platform, plan_id, capture, self.device, self.ctx)
         except ParseError as error:
             self.problems.append(
                 CommandProblem(

@@ -96,9 +96,17 @@ def _template_dirs() -> tuple[tuple[str, Path], ...]:
     )
 
 
+# Sample commands: "show ip route 10.2.2.1", "show crypto ipsec sa peer 2001:db8:2::1"
+_IPV4 = re.compile(r"(?<![\w.:])\d{1,3}(?:\.\d{1,3}){3}(?![\w.:])")
+_IPV6 = re.compile(r"(?<![\w.:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w.:])")
+
+
 def _lookup_command(command: str) -> str:
+    """The command as the template index sees it: without an output filter, and with every
+    address made the same one (an index row matching one address matches any, and the
+    lookups of a fleet's per-peer commands then share one cache entry)."""
     base, _filter = split_output_filter(command)
-    return base
+    return _IPV6.sub("2001:db8::1", _IPV4.sub("192.0.2.1", base))
 
 
 _index_lock = threading.Lock()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -132,6 +135,45 @@ def test_the_lock_dies_with_its_process(store: HistoryStore) -> None:
         except AuditLockedError:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_forked_collector_does_not_keep_the_lock(store: HistoryStore) -> None:
+    """A collector forked by the audit keeps running a moment after its audit was killed:
+    the next audit must not find the history locked by it."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, time; from ipsec_doctor.audit.store import AuditLock; from pathlib "
+            "import Path; AuditLock(Path(sys.argv[1])).acquire()\n"
+            "child = os.fork()\n"
+            "if child == 0:\n"
+            "    time.sleep(60); os._exit(0)\n"
+            "print(child, flush=True); time.sleep(60)",
+            str(store.lock().path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    child = int(holder.stdout.readline())
+    try:
+        with pytest.raises(AuditLockedError):
+            store.lock().acquire()
+        holder.kill()  # the audit dies; its forked collector lives on
+        holder.wait()
+        os.kill(child, 0)  # still there
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                store.lock().acquire().release()
+                break
+            except AuditLockedError:
+                assert time.monotonic() < deadline, "the forked child still holds the lock"
+                time.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_store_device_writes_a_device_and_its_tunnels(store: HistoryStore) -> None:
