@@ -184,6 +184,36 @@ def _row(kind: str, line_no: int, line: str, **values: Any) -> dict[str, Any]:
     return {"kind": kind, **values, "line": mask_key(line.rstrip()), "line_no": line_no}
 
 
+def _open_block(
+    rows: list[dict[str, Any]], kind: str, line_no: int, line: str, **values: Any
+) -> _Block:
+    """The row of a block's first line, appended to ``rows``; its sub-commands fill it in."""
+    row = _row(kind, line_no, line, **values)
+    rows.append(row)
+    return _Block(kind, row)
+
+
+def _psk_row(
+    line_no: int,
+    line: str,
+    peer: re.Match[str] | dict[str, Any],
+    *,
+    keyring: str,
+    ikev2: bool = False,
+) -> dict[str, Any]:
+    """A ``psk`` row: the peer ``address`` (``mask`` or ``prefix``) a key is configured for."""
+    return _row(
+        "psk",
+        line_no,
+        line,
+        address=peer["address"],
+        mask=peer["mask"] or "",
+        prefix=peer["prefix"] or "",
+        keyring=keyring,
+        ikev2=ikev2,
+    )
+
+
 def parse_running_config(text: str) -> list[dict[str, Any]]:
     """The crypto-relevant rows of a running configuration (see the module docstring).
 
@@ -214,18 +244,7 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
         elif _ISAKMP_DISABLED.match(line):
             rows.append(_row("isakmp_disabled", line_no, line))
         elif match := _PSK.match(line):
-            rows.append(
-                _row(
-                    "psk",
-                    line_no,
-                    line,
-                    address=match["address"],
-                    mask=match["mask"] or "",
-                    prefix=match["prefix"] or "",
-                    keyring="",
-                    ikev2=False,
-                )
-            )
+            rows.append(_psk_row(line_no, line, match, keyring=""))
         elif match := _PSK_HOSTNAME.match(line):
             rows.append(_row("psk_hostname", line_no, line, hostname=match["host"]))
         elif match := _KEYRING.match(line):
@@ -240,7 +259,8 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
             if match["block"] == "keyring":
                 block = _Block("ikev2_keyring", {"keyring": match["name"], "peer": None})
         elif match := _IPSEC_PROFILE.match(line):
-            row = _row(
+            block = _open_block(
+                rows,
                 "ipsec_profile",
                 line_no,
                 line,
@@ -251,8 +271,6 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
                 pfs_group="",
                 lifetime_seconds=None,
             )
-            rows.append(row)
-            block = _Block("ipsec_profile", row)
         elif match := _STATIC_ROUTE.match(line):
             first, second = match["first"], match["second"]
             is_address = re.fullmatch(r"\d+\.\d+\.\d+\.\d+", first) is not None
@@ -269,18 +287,7 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
                 )
             )
         elif keyring and (match := _KEYRING_PSK.match(line)):
-            rows.append(
-                _row(
-                    "psk",
-                    line_no,
-                    line,
-                    address=match["address"],
-                    mask=match["mask"] or "",
-                    prefix=match["prefix"] or "",
-                    keyring=keyring,
-                    ikev2=False,
-                )
-            )
+            rows.append(_psk_row(line_no, line, match, keyring=keyring))
         elif match := _NAT_KEEPALIVE.match(line):
             rows.append(_row("nat_keepalive", line_no, line, seconds=int(match["seconds"])))
         elif match := _NAT_TRAVERSAL.match(line):
@@ -301,7 +308,8 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
                 )
             )
         elif match := _INTERFACE.match(line):
-            row = _row(
+            block = _open_block(
+                rows,
                 "interface",
                 line_no,
                 line,
@@ -322,8 +330,6 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
                 tunnel_protection_line="",
                 tunnel_vrf="",
             )
-            rows.append(row)
-            block = _Block("interface", row)
         elif match := _MAP_LOCAL.match(line):
             rows.append(
                 _row(
@@ -335,7 +341,8 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
                 )
             )
         elif match := _MAP_ENTRY.match(line):
-            row = _row(
+            block = _open_block(
+                rows,
                 "crypto_map_entry",
                 line_no,
                 line,
@@ -349,12 +356,10 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
                 lifetime_seconds=None,
                 ikev2_profile="",
             )
-            rows.append(row)
-            block = _Block("crypto_map_entry", row)
         elif block is not None and block.kind == "interface":
-            _interface_line(block.row, line, line_no)
+            _block_line(block.row, line, line_no, _INTERFACE_LINES)
         elif block is not None and block.kind in ("crypto_map_entry", "ipsec_profile"):
-            _map_line(block.row, line)
+            _block_line(block.row, line, line_no, _MAP_LINES)
         elif block is not None and block.kind == "ikev2_keyring":
             _keyring_v2_line(block, line, line_no, rows)
     _flush_keyring_peer(block, rows)
@@ -388,67 +393,78 @@ def _flush_keyring_peer(block: _Block | None, rows: list[dict[str, Any]]) -> Non
     if not peer or not peer.get("address") or not peer.get("psk_line"):
         return
     rows.append(
-        _row(
-            "psk",
-            peer["psk_line_no"],
-            peer["psk_line"],
-            address=peer["address"],
-            mask=peer["mask"],
-            prefix=peer["prefix"],
-            keyring=block.row["keyring"],
-            ikev2=True,
+        _psk_row(
+            peer["psk_line_no"], peer["psk_line"], peer, keyring=block.row["keyring"], ikev2=True
         )
     )
 
 
-def _interface_line(row: dict[str, Any], line: str, line_no: int) -> None:
-    if match := _IP_ADDRESS.match(line):
-        address = f"{match['address']}/{match['mask']}"
-        if match["secondary"]:
-            row["addresses"].append(address)
-        else:
-            row["addresses"].insert(0, address)
-    elif match := _IPV6_ADDRESS.match(line):
-        row["addresses"].append(match["address"])
-    elif match := _IF_CRYPTO_MAP.match(line):
-        row["crypto_map"] = match["name"]
-        row["crypto_map_line_no"] = line_no
-        row["crypto_map_line"] = line
-    elif _SHUTDOWN.match(line):
-        row["shutdown"] = True
-    elif match := _TUNNEL_SOURCE.match(line):
-        row["tunnel_source"] = match["source"]
-    elif match := _TUNNEL_DESTINATION.match(line):
-        row["tunnel_destination"] = match["destination"]
-    elif match := _TUNNEL_MODE.match(line):
-        row.update(tunnel_mode=match["mode"], tunnel_mode_line_no=line_no, tunnel_mode_line=line)
-    elif match := _TUNNEL_PROTECTION.match(line):
-        row.update(
-            tunnel_protection=match["profile"],
-            tunnel_protection_line_no=line_no,
-            tunnel_protection_line=line,
-        )
-    elif match := _TUNNEL_VRF.match(line):
-        row["tunnel_vrf"] = match["vrf"]
-    elif match := _VRF_FORWARDING.match(line):
-        row["vrf"] = match["vrf"]
+#: What one sub-command line does to its block's row: ``(row, match, line, line_no)``.
+_Apply = Callable[[dict[str, Any], re.Match[str], str, int], None]
 
 
-def _map_line(row: dict[str, Any], line: str) -> None:
-    if match := _SET_PEER.match(line):
-        row["peers"].append(match["peer"])
-    elif match := _MATCH_ADDRESS.match(line):
-        row["acl"] = match["acl"]
-    elif match := _SET_TRANSFORM.match(line):
-        row["transform_sets"].extend(match["sets"].split())
-    elif match := _SET_PFS.match(line):
-        row["pfs_group"] = match["group"] or "group1"
-    elif match := _SET_LIFETIME.match(line):
-        row["lifetime_seconds"] = int(match["seconds"])
-    elif match := _SET_IKEV2_PROFILE.match(line):
-        row["ikev2_profile"] = match["name"]
-    elif (match := _SET_ISAKMP_PROFILE.match(line)) and "isakmp_profile" in row:
-        row["isakmp_profile"] = match["name"]
+def _set(field: str, group: str, *, quote: bool = False, if_field: bool = False) -> _Apply:
+    """Set ``row[field]`` to the match group; ``quote``: also keep the line as evidence
+    (``<field>_line``, ``<field>_line_no``); ``if_field``: only in rows that have the field."""
+
+    def apply(row: dict[str, Any], match: re.Match[str], line: str, line_no: int) -> None:
+        if if_field and field not in row:
+            return
+        row[field] = match[group]
+        if quote:
+            row[f"{field}_line_no"] = line_no
+            row[f"{field}_line"] = line
+
+    return apply
+
+
+def _ip_address(row: dict[str, Any], match: re.Match[str], _line: str, _line_no: int) -> None:
+    """The primary address first, secondaries after it."""
+    address = f"{match['address']}/{match['mask']}"
+    if match["secondary"]:
+        row["addresses"].append(address)
+    else:
+        row["addresses"].insert(0, address)
+
+
+#: Sub-commands of an ``interface`` block, first match wins.
+_INTERFACE_LINES: tuple[tuple[re.Pattern[str], _Apply], ...] = (
+    (_IP_ADDRESS, _ip_address),
+    (_IPV6_ADDRESS, lambda row, match, *_: row["addresses"].append(match["address"])),
+    (_IF_CRYPTO_MAP, _set("crypto_map", "name", quote=True)),
+    (_SHUTDOWN, lambda row, *_: row.update(shutdown=True)),
+    (_TUNNEL_SOURCE, _set("tunnel_source", "source")),
+    (_TUNNEL_DESTINATION, _set("tunnel_destination", "destination")),
+    (_TUNNEL_MODE, _set("tunnel_mode", "mode", quote=True)),
+    (_TUNNEL_PROTECTION, _set("tunnel_protection", "profile", quote=True)),
+    (_TUNNEL_VRF, _set("tunnel_vrf", "vrf")),
+    (_VRF_FORWARDING, _set("vrf", "vrf")),
+)
+
+#: Sub-commands of a ``crypto map`` entry or a ``crypto ipsec profile`` (only profiles have an
+#: ``isakmp_profile`` field), first match wins.
+_MAP_LINES: tuple[tuple[re.Pattern[str], _Apply], ...] = (
+    (_SET_PEER, lambda row, match, *_: row["peers"].append(match["peer"])),
+    (_MATCH_ADDRESS, _set("acl", "acl")),
+    (_SET_TRANSFORM, lambda row, match, *_: row["transform_sets"].extend(match["sets"].split())),
+    (_SET_PFS, lambda row, match, *_: row.update(pfs_group=match["group"] or "group1")),
+    (_SET_LIFETIME, lambda row, match, *_: row.update(lifetime_seconds=int(match["seconds"]))),
+    (_SET_IKEV2_PROFILE, _set("ikev2_profile", "name")),
+    (_SET_ISAKMP_PROFILE, _set("isakmp_profile", "name", if_field=True)),
+)
+
+
+def _block_line(
+    row: dict[str, Any],
+    line: str,
+    line_no: int,
+    sub_commands: tuple[tuple[re.Pattern[str], _Apply], ...],
+) -> None:
+    """One line inside a block: the first sub-command it matches updates the block's row."""
+    for pattern, apply in sub_commands:
+        if match := pattern.match(line):
+            apply(row, match, line, line_no)
+            return
 
 
 def _address(value: str) -> IPAddress | None:
