@@ -1699,6 +1699,30 @@ def qm_initiator_notified(conn: int, peer: str) -> list[str]:
     ]
 
 
+def quick_modes_refused(
+    s: Scenario, times: tuple[float, ...], reason: list[str], *, transform_known: bool = True
+) -> None:
+    """R1 (conn-id 1001) sends quick mode at each of ``times`` (R1's clock) and R2 (1003)
+    refuses it: R2 checks R1's proposal of TS-AES256 for the baseline LANs, logs ``reason``,
+    and rejects; R1 is notified (PROPOSAL_NOT_CHOSEN)."""
+    r1, r2 = s.r1, s.r2
+    skew = (CLOCK_R2 - CLOCK_R1).total_seconds()
+    for at in times:
+        r1.burst(at, qm_initiator_notified(1001, "10.2.2.1"), step=0.003)
+        lines = qm_proposal_lines(
+            1003,
+            r2,
+            "10.1.1.1",
+            r1.tset("TS-AES256"),
+            "192.168.2.0/24",
+            "192.168.1.0/24",
+            transform_known,
+        )
+        lines += reason
+        lines += qm_reject_tail(1003, "10.2.2.1", "10.1.1.1")
+        r2.burst(at + skew + 0.004, lines, step=0.002)
+
+
 def config_change(r: Router, seconds: float, user: str = "admin") -> None:
     n = r.hostname[-1]
     r.log(seconds, f"%SYS-5-CONFIG_I: Configured from console by {user} on vty0 (192.168.{n}.10)")
@@ -1758,9 +1782,31 @@ def scenario(
     must_not: tuple[str, ...] = (),
     description: str,
 ) -> Callable[[Callable[[Scenario], None]], Callable[[Scenario], None]]:
+    """Register a fault, applied to a copy of the healthy crypto-map baseline."""
+    return _register(
+        lambda: _BASELINE,
+        name,
+        first=first,
+        also=also,
+        must_not=must_not,
+        description=description,
+    )
+
+
+def _register(
+    base: Callable[[], Scenario],
+    name: str,
+    *,
+    first: str,
+    also: tuple[str, ...],
+    must_not: tuple[str, ...],
+    description: str,
+) -> Callable[[Callable[[Scenario], None]], Callable[[Scenario], None]]:
+    """The decorator that registers ``name``: the fault applied to a copy of ``base()``."""
+
     def register(fault: Callable[[Scenario], None]) -> Callable[[Scenario], None]:
         def build() -> Scenario:
-            s = copy.deepcopy(_BASELINE)
+            s = copy.deepcopy(base())
             s.name = name
             s.description = description
             s.expected_first = first
@@ -2196,19 +2242,16 @@ def transform_set_mismatch(s: Scenario) -> None:
     phase1_only(r1, 1001, traffic=True)
     phase1_only(r2, 1003, traffic=False)
     config_change(r2, -2603.6)
-    skew = (CLOCK_R2 - CLOCK_R1).total_seconds()
-    for at in (-44.207, -24.166, -4.149):
-        r1.burst(at, qm_initiator_notified(1001, "10.2.2.1"), step=0.003)
-        lines = qm_proposal_lines(
-            1003, r2, "10.1.1.1", r1.tset("TS-AES256"), "192.168.2.0/24", "192.168.1.0/24", False
-        )
-        lines += [
+    quick_modes_refused(
+        s,
+        (-44.207, -24.166, -4.149),
+        [
             "IPSEC(ipsec_process_proposal): transform proposal not supported for identity: ",
             "    {esp-aes 256 esp-sha256-hmac }",
             "ISAKMP:(1003): IPSec policy invalidated proposal with error 256",
-        ]
-        lines += qm_reject_tail(1003, "10.2.2.1", "10.1.1.1")
-        r2.burst(at + skew + 0.004, lines, step=0.002)
+        ],
+        transform_known=False,
+    )
 
 
 @scenario(
@@ -2237,18 +2280,14 @@ def proxy_id_mismatch(s: Scenario) -> None:
     phase1_only(r1, 1001, traffic=True)
     phase1_only(r2, 1003, traffic=False)
     config_change(r2, -3301.0)
-    skew = (CLOCK_R2 - CLOCK_R1).total_seconds()
-    for at in (-43.512, -23.488, -3.471):
-        r1.burst(at, qm_initiator_notified(1001, "10.2.2.1"), step=0.003)
-        lines = qm_proposal_lines(
-            1003, r2, "10.1.1.1", r1.tset("TS-AES256"), "192.168.2.0/24", "192.168.1.0/24", True
-        )
-        lines += [
+    quick_modes_refused(
+        s,
+        (-43.512, -23.488, -3.471),
+        [
             "IPSEC(ipsec_process_proposal): proxy identities not supported",
             "ISAKMP:(1003): IPSec policy invalidated proposal with error 32",
-        ]
-        lines += qm_reject_tail(1003, "10.2.2.1", "10.1.1.1")
-        r2.burst(at + skew + 0.004, lines, step=0.002)
+        ],
+    )
 
 
 @scenario(
@@ -2598,14 +2637,7 @@ def pfs_mismatch(s: Scenario) -> None:
     phase1_only(r1, 1001, traffic=True)
     phase1_only(r2, 1003, traffic=False)
     config_change(r2, -2390.1)
-    skew = (CLOCK_R2 - CLOCK_R1).total_seconds()
-    for at in (-44.3, -24.27, -4.25):
-        r1.burst(at, qm_initiator_notified(1001, "10.2.2.1"), step=0.003)
-        lines = qm_proposal_lines(
-            1003, r2, "10.1.1.1", r1.tset("TS-AES256"), "192.168.2.0/24", "192.168.1.0/24", True
-        )
-        lines += qm_reject_tail(1003, "10.2.2.1", "10.1.1.1")
-        r2.burst(at + skew + 0.004, lines, step=0.002)
+    quick_modes_refused(s, (-44.3, -24.27, -4.25), [])
 
 
 @scenario(
@@ -3690,22 +3722,14 @@ def xe_scenario(
     description: str,
 ) -> Callable[[Callable[[Scenario], None]], Callable[[Scenario], None]]:
     """Like :func:`scenario`, on the IKEv2 / VTI baseline."""
-
-    def register(fault: Callable[[Scenario], None]) -> Callable[[Scenario], None]:
-        def build() -> Scenario:
-            s = copy.deepcopy(_VTI_BASELINE)
-            s.name = name
-            s.description = description
-            s.expected_first = first
-            s.expected_also = list(also)
-            s.must_not = list(must_not)
-            fault(s)
-            return s
-
-        REGISTRY[name] = build
-        return fault
-
-    return register
+    return _register(
+        lambda: _VTI_BASELINE,
+        name,
+        first=first,
+        also=also,
+        must_not=must_not,
+        description=description,
+    )
 
 
 _VTI_BASELINE = vti_baseline()
@@ -3884,6 +3908,19 @@ def child_refused(
             answer,
         ),
     ]
+
+
+def children_refused(s: Scenario, times: tuple[float, ...], reason: list[str], answer: str) -> None:
+    """R1 asks for the tunnel's Child SA at each of ``times`` (R1's clock; messages 14, 16 ...)
+    and R2 refuses it every time: ``reason`` (its debug lines), then the ``answer`` notify."""
+    for k, at in enumerate(times):
+        msg = 14 + 2 * k
+        s.r1.burst(at, child_retry(s.r1, 1, "10.1.1.1", "10.2.2.1", msg, answer), step=0.002)
+        s.r2.burst(
+            at + SKEW + 0.009,
+            child_refused(1, "10.2.2.1", "10.1.1.1", msg, reason, answer),
+            step=0.002,
+        )
 
 
 @xe_scenario(
@@ -4150,28 +4187,15 @@ def ikev2_ts_unacceptable(s: Scenario) -> None:
         rt.tflows = {"Tunnel0": Flow()}
     r2.iface("Tunnel0").rate = (0, 0)  # GRE: line protocol up (no keepalive), nothing passes
     config_change(r2, -2602.4)
-    for k, at in enumerate((-35.517, -25.496, -15.474, -5.452)):
-        msg = 14 + 2 * k
-        r1.burst(
-            at,
-            child_retry(r1, 1, "10.1.1.1", "10.2.2.1", msg, "NOTIFY(TS_UNACCEPTABLE)"),
-            step=0.002,
-        )
-        r2.burst(
-            at + SKEW + 0.009,
-            child_refused(
-                1,
-                "10.2.2.1",
-                "10.1.1.1",
-                msg,
-                [
-                    ikev2_error(1, ": There was no IPSEC policy found for received TS"),
-                    ikev2_line(1, "Sending TS unacceptable notify"),
-                ],
-                "NOTIFY(TS_UNACCEPTABLE)",
-            ),
-            step=0.002,
-        )
+    children_refused(
+        s,
+        (-35.517, -25.496, -15.474, -5.452),
+        [
+            ikev2_error(1, ": There was no IPSEC policy found for received TS"),
+            ikev2_line(1, "Sending TS unacceptable notify"),
+        ],
+        "NOTIFY(TS_UNACCEPTABLE)",
+    )
 
 
 @xe_scenario(
@@ -4197,35 +4221,22 @@ def ikev2_transform_mismatch(s: Scenario) -> None:
     vti_idle(r1)
     vti_idle(r2)
     config_change(r2, -2903.9)
-    for k, at in enumerate((-36.804, -26.781, -16.760, -6.738)):
-        msg = 14 + 2 * k
-        r1.burst(
-            at,
-            child_retry(r1, 1, "10.1.1.1", "10.2.2.1", msg, "NOTIFY(NO_PROPOSAL_CHOSEN)"),
-            step=0.002,
-        )
-        r2.burst(
-            at + SKEW + 0.009,
-            child_refused(
+    children_refused(
+        s,
+        (-36.804, -26.781, -16.760, -6.738),
+        [
+            ikev2_error(
                 1,
-                "10.2.2.1",
-                "10.1.1.1",
-                msg,
-                [
-                    ikev2_error(
-                        1,
-                        "Received Policies: : Failed to find a matching policyESP: Proposal 1:  AES-CBC-256 SHA256 Don't use ESN",
-                    ),
-                    ikev2_error(
-                        1,
-                        "Expected Policies: : Failed to find a matching policyESP: Proposal 1:  AES-CBC-128 SHA96 Don't use ESN",
-                    ),
-                    ikev2_line(1, "Sending no proposal chosen notify"),
-                ],
-                "NOTIFY(NO_PROPOSAL_CHOSEN)",
+                "Received Policies: : Failed to find a matching policyESP: Proposal 1:  AES-CBC-256 SHA256 Don't use ESN",
             ),
-            step=0.002,
-        )
+            ikev2_error(
+                1,
+                "Expected Policies: : Failed to find a matching policyESP: Proposal 1:  AES-CBC-128 SHA96 Don't use ESN",
+            ),
+            ikev2_line(1, "Sending no proposal chosen notify"),
+        ],
+        "NOTIFY(NO_PROPOSAL_CHOSEN)",
+    )
 
 
 @xe_scenario(
