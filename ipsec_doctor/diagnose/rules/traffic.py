@@ -7,6 +7,8 @@ crypto map, and the map is applied there.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ipsec_doctor.diagnose.compare import cidr, iface_key, ios_wildcard, same_interface
 from ipsec_doctor.diagnose.context import End, Tunnel
 from ipsec_doctor.diagnose.fixes import entry_names, render
@@ -18,6 +20,7 @@ from ipsec_doctor.model.state import (
     CryptoMapEntry,
     Evidence,
     IkeStatus,
+    Interface,
     InterfaceStatus,
     RuleAction,
 )
@@ -290,22 +293,48 @@ def _tunnel_shut(t: Tunnel, end: End) -> list[Finding]:
     config = end.state.config
     tunnel = config.tunnel(name) if config is not None else None
     return [
-        t.finding(
-            Code.SOURCE_INTERFACE_DOWN,
+        _interface_down(
+            t,
             end,
+            iface,
             f"{end.name}: {iface.name}, the protected tunnel interface towards {end.peer_label}, "
             "is administratively down: nothing is routed into it and no IKE is negotiated for it",
             evidence=[end.ev(iface.source), end.ev(tunnel.evidence if tunnel else None)],
-            fix=render("SOURCE_INTERFACE_DOWN/admin", end.platform, interface=iface.name),
-            fix_device=end.name,
-            detail={
-                "interface": iface.name,
-                "status": iface.status.value,
-                "protocol_up": iface.protocol_up,
-                "tunnel_interface": True,
-            },
+            tunnel_interface=True,
         )
     ]
+
+
+def _interface_down(
+    t: Tunnel,
+    end: End,
+    iface: Interface,
+    summary: str,
+    *,
+    evidence: list[Evidence | None],
+    **detail: Any,
+) -> Finding:
+    """SOURCE_INTERFACE_DOWN for ``iface`` of ``end``: the fix brings it up (``no shutdown``
+    when it is administratively down); ``detail`` adds to its interface, status and protocol."""
+    admin = iface.status is InterfaceStatus.ADMIN_DOWN
+    return t.finding(
+        Code.SOURCE_INTERFACE_DOWN,
+        end,
+        summary,
+        evidence=evidence,
+        fix=render(
+            "SOURCE_INTERFACE_DOWN/admin" if admin else "SOURCE_INTERFACE_DOWN",
+            end.platform,
+            interface=iface.name,
+        ),
+        fix_device=end.name,
+        detail={
+            "interface": iface.name,
+            "status": iface.status.value,
+            "protocol_up": iface.protocol_up,
+            **detail,
+        },
+    )
 
 
 def source_interface_down(t: Tunnel) -> list[Finding]:
@@ -317,26 +346,15 @@ def source_interface_down(t: Tunnel) -> list[Finding]:
             iface = end.interface(name)
             if iface is None or iface.is_up:
                 continue
-            admin = iface.status.value == "administratively down"
             out.append(
-                t.finding(
-                    Code.SOURCE_INTERFACE_DOWN,
+                _interface_down(
+                    t,
                     end,
+                    iface,
                     f"{end.name}: {iface.name}, which sources the traffic protected for "
                     f"{end.peer_label}, is {iface.status.value}"
                     + ("" if iface.protocol_up is not False else " (line protocol down)"),
                     evidence=[end.ev(iface.source), end.ev(route.source if route else None)],
-                    fix=render(
-                        "SOURCE_INTERFACE_DOWN/admin" if admin else "SOURCE_INTERFACE_DOWN",
-                        end.platform,
-                        interface=iface.name,
-                    ),
-                    fix_device=end.name,
-                    detail={
-                        "interface": iface.name,
-                        "status": iface.status.value,
-                        "protocol_up": iface.protocol_up,
-                    },
                 )
             )
         if route is not None and not route.found and end.entries and end.state.config:
@@ -358,27 +376,16 @@ def _lan_route_missing(t: Tunnel, end: End) -> list[Finding]:
             if iface is not None and iface.is_up:
                 return []  # up, yet no route: not an interface problem
             if iface is not None:
-                admin = iface.status.value == "administratively down"
                 return [
-                    t.finding(
-                        Code.SOURCE_INTERFACE_DOWN,
+                    _interface_down(
+                        t,
                         end,
+                        iface,
                         f"{end.name}: {iface.name}, in the protected LAN {lan} for "
                         f"{end.peer_label}, is {iface.status.value} (its connected route is "
                         "gone too)",
                         evidence=[end.ev(iface.source), end.ev(route.source if route else None)],
-                        fix=render(
-                            "SOURCE_INTERFACE_DOWN/admin" if admin else "SOURCE_INTERFACE_DOWN",
-                            end.platform,
-                            interface=iface.name,
-                        ),
-                        fix_device=end.name,
-                        detail={
-                            "interface": iface.name,
-                            "status": iface.status.value,
-                            "protocol_up": iface.protocol_up,
-                            "local_lan": str(lan),
-                        },
+                        local_lan=str(lan),
                     )
                 ]
             return [
