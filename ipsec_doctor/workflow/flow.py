@@ -121,10 +121,19 @@ def diagnose_states(
 
 def analyze_folder(folder: Path, peer_text: str | None = None, device: str | None = None) -> Report:
     """`analyze DIR`: diagnose a capture folder without SSH."""
+    _, plan, captures = read_folder(folder, peer_text, device)
+    return diagnose_captures(captures, plan, mode="analyze", notes=plan.notes)
+
+
+def read_folder(
+    folder: Path, peer_text: str | None = None, device: str | None = None
+) -> tuple[IPAddress, Discovery, CaptureSet]:
+    """The peer (``peer_text``, else the folder's ``scenario.yaml``), the devices chosen for it
+    and their captures, read from a capture folder by the plan runner."""
     peer_text = peer_text or folder_peer(folder)
     if not peer_text:
         raise UsageError(f"{folder}: no peer given; use --peer (no scenario.yaml names one)")
     peer = parse_peer(peer_text)
     plan = discover_in_folder(folder, str(peer), device=device)
     captures = collect_folder(folder, plan.peer_for_host, peer=str(peer))
-    return diagnose_captures(captures, plan, mode="analyze", notes=plan.notes)
+    return peer, plan, captures

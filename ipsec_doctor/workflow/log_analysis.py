@@ -34,8 +34,6 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
-from ipsec_doctor.collect.discovery import discover_in_folder
-from ipsec_doctor.collect.file_collector import collect_folder, folder_peer
 from ipsec_doctor.diagnose import diagnose
 from ipsec_doctor.diagnose.messages import Reading, interpret
 from ipsec_doctor.errors import UsageError
@@ -44,7 +42,7 @@ from ipsec_doctor.model.report import CommandRecord, DeviceRecord, Report
 from ipsec_doctor.model.state import DeviceState, Evidence, IPAddress, LogEvent, TunnelView
 from ipsec_doctor.parse.logs import classify_log_text
 from ipsec_doctor.platforms.loader import load_platform
-from ipsec_doctor.workflow.flow import diagnose_states, parse_peer, parse_states
+from ipsec_doctor.workflow.flow import diagnose_states, parse_peer, parse_states, read_folder
 
 DEFAULT_PLATFORM = "cisco_ios"
 LOG_DEVICE = "log"
@@ -218,12 +216,7 @@ def analyze_folder_with_log(
     platform: str | None = None,
 ) -> tuple[LogAnalysis, Report]:
     """`analyze DIR --log FILE` (see the module docstring)."""
-    peer_text = peer_text or folder_peer(folder)
-    if not peer_text:
-        raise UsageError(f"{folder}: no peer given; use --peer (no scenario.yaml names one)")
-    peer = parse_peer(peer_text)
-    plan = discover_in_folder(folder, str(peer), device=device)
-    captures = collect_folder(folder, plan.peer_for_host, peer=str(peer))
+    peer, plan, captures = read_folder(folder, peer_text, device)
     states = parse_states(captures, plan)
     target = log_device or device or (plan.local[0].device if plan.local else None)
     if target is None or target not in states:
