@@ -175,18 +175,21 @@ def live_session(args: argparse.Namespace, peer: str) -> Iterator[PipelineSessio
             audit=AuditLog(args.audit_log) if args.audit_log else None,
             max_debug_seconds=args.debug_seconds,
         )
-        for line in session.discovery.explain():
-            _say(line)
-        try:
+        with _announced(session):
             yield session
-        finally:
-            session.close()
 
 
 @contextmanager
 def offline_session(args: argparse.Namespace, peer: str) -> Iterator[PipelineSession]:
     """The chosen devices of a capture folder, read through the same plan runner."""
     session = folder_session(args.captures, peer, device=args.device, interval=args.interval)
+    with _announced(session):
+        yield session
+
+
+@contextmanager
+def _announced(session: PipelineSession) -> Iterator[PipelineSession]:
+    """Say which devices the session chose and why; close the session at the end."""
     for line in session.discovery.explain():
         _say(line)
     try:
