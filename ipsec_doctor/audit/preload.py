@@ -19,6 +19,23 @@ import functools
 import importlib
 
 
+def _plan_commands(platform: str) -> list[str]:
+    """Every command of the platform's plan, variables filled with stand-ins (an address for
+    an address, a name for a name: the template index matches either the same way)."""
+    from ipsec_doctor.platforms.loader import load_platform
+
+    commands: list[str] = []
+    for entry in load_platform(platform).commands:
+        values = {v: "192.0.2.1" if v in _ADDRESS_VARIABLES else "X" for v in entry.variables}
+        commands.append(entry.render(values) or entry.command)
+        commands.extend(w for w in entry.wider if "{" not in w)
+    return commands
+
+
+#: Plan variables that hold an address (the others hold names).
+_ADDRESS_VARIABLES = frozenset({"peer", "local_lan", "remote_lan", "local_address"})
+
+
 @functools.cache
 def warm() -> None:
     """Load what every collector process needs (see the module contract); once per process."""
@@ -38,10 +55,13 @@ def warm() -> None:
                 load_platform(platform)
                 converter_module(platform)
     with contextlib.suppress(Exception):
-        from ipsec_doctor.parse.textfsm_parser import _index, _template_dirs
+        from ipsec_doctor.parse.textfsm_parser import _index, _template_dirs, precompile
 
         for _source, directory in _template_dirs():
             _index(directory)
+        for platform in available_platforms():
+            with contextlib.suppress(Exception):
+                precompile(load_platform(platform).textfsm_platform, _plan_commands(platform))
     for module, loader in (
         ("ipsec_doctor.diagnose.fixes", "load_fixes"),
         ("ipsec_doctor.diagnose.messages", "load_event_codes"),

@@ -659,6 +659,13 @@ def run_audit(
 ) -> AuditReport:
     """Audit the inventory (see the module contract); returns the report of the run."""
     nr, hosts = _prepare(source, options)
+    processes = options.processes or auto_processes(len(hosts), options.workers)
+    processes = max(1, min(processes, len(hosts), options.workers))
+    fork = processes > 1 and _can_fork()
+    if fork:  # what the collectors need, loaded once here before the run: they inherit it
+        from ipsec_doctor.audit import preload
+
+        preload.warm()
     if options.jitter > 0:
         sleep(rng() * options.jitter)
     with store.lock():
@@ -698,8 +705,6 @@ def run_audit(
                 f"run(s) {', '.join(map(str, stale))} had been interrupted; the devices they "
                 "finished are kept"
             )
-        processes = options.processes or auto_processes(len(hosts), options.workers)
-        processes = max(1, min(processes, len(hosts), options.workers))
         collection: _Collection | None = None
         try:
             collection = _Collection(  # before the progress display starts its thread

@@ -39,7 +39,8 @@ Contract:
     anything on, and :meth:`EmulatedDevice.wait_for_debug` lets a test wait (bounded, on a
     condition variable) until the state is what it expects, e.g. while another process runs.
   * Debug output: ``debug_crypto_isakmp.txt`` / ``debug_crypto_ipsec.txt`` /
-    ``debug_crypto_engine.txt`` in the device folder hold one negotiation's debug lines. A
+    ``debug_crypto_ikev2.txt`` / ``debug_crypto_engine.txt`` in the device folder hold one
+    negotiation's debug lines (the bundled scenarios' come from their generator). A
     negotiation starts when the first crypto debug is turned on (``debug_autostart``), on
     interesting traffic (``ping``) and on a clear that concerns the tunnel. Its messages, merged
     in time order, are released ``debug_burst`` at a time each time the device answers any
@@ -68,6 +69,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import re
 import socket
 import threading
@@ -296,6 +298,7 @@ DEBUG_FLAGS: dict[str, str] = {
     "isakmp": "Crypto ISAKMP",
     "ipsec": "Crypto IPSEC",
     "engine": "Crypto Engine",
+    "ikev2": "IKEv2 default",  # `debug crypto ikev2` (IOS 15.1+, IOS-XE): its default level
 }
 
 #: Outputs that a clear empties until the tunnel is renegotiated (encoded file-name stems).
@@ -470,6 +473,7 @@ class EmulatedDevice:
         self._counts: dict[str, int] = {}
         self._vocabulary: list[tuple[str, ...]] | None = None
         self._candidate_cache: dict[tuple[str, int], list[str]] = {}
+        self._texts: dict[str, tuple[tuple[int, int], str]] = {}  # file name -> (stat, text)
         self._max_sample = 1
         self.files: frozenset[str] = frozenset()
         self._monitors: list[Callable[[str], None]] = []
@@ -1039,7 +1043,13 @@ class EmulatedDevice:
     def _read(self, filename: str, command: str) -> str:
         path = self.config.directory / filename
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            stat = os.stat(path)
+            cached = self._texts.get(filename)
+            if cached is not None and cached[0] == (stat.st_mtime_ns, stat.st_size):
+                text = cached[1]  # unchanged since it was last served (a test may edit it)
+            else:
+                text = path.read_text(encoding="utf-8", errors="replace")
+                self._texts[filename] = ((stat.st_mtime_ns, stat.st_size), text)
         except OSError:
             return ""
         text = strip_echo(text, command)

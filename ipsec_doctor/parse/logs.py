@@ -163,10 +163,53 @@ def split_log_lines(
     return result
 
 
+# Sample signature expressions: "%CRYPTO-4-RECVD_PKT_INV_SPI.*?(?P<peer>{IP})" (a named group
+# to make plain), "(?i)no proposal chosen" (a global flag to scope)
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+_INLINE_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+_FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.VERBOSE, "x"))
+
+#: One expression per signature table that matches a line when any of its signatures does
+#: (None when the table's expressions cannot be joined): most log lines match no signature,
+#: and are then passed over with one search instead of one per signature.
+_ANY_SIGNATURE: dict[tuple[int, ...], re.Pattern[str] | None] = {}
+
+
+def _any_signature(signatures: Sequence[LogSignature]) -> re.Pattern[str] | None:
+    key = tuple(id(s.pattern) for s in signatures)
+    if key in _ANY_SIGNATURE:
+        return _ANY_SIGNATURE[key]
+    joined: re.Pattern[str] | None = None
+    try:
+        parts = []
+        for signature in signatures:
+            text = signature.pattern.pattern
+            if "(?P=" in text or re.search(r"\\[1-9]", text):  # back-references: keep apart
+                raise re.error("back-reference")
+            found = _INLINE_FLAGS.match(text)
+            inline = found.group(1) if found else ""
+            text = text[found.end() :] if found else text
+            flags = inline + "".join(
+                letter for flag, letter in _FLAG_LETTERS if signature.pattern.flags & flag
+            )
+            flags = "".join(sorted(set(flags) - {"u", "a", "L"}))
+            parts.append(f"(?{flags}:{_NAMED_GROUP.sub('(?:', text)})" if flags else f"(?:{text})")
+        joined = re.compile("|".join(parts)) if parts else None
+    except re.error:
+        joined = None
+    if len(_ANY_SIGNATURE) > 64:
+        _ANY_SIGNATURE.clear()
+    _ANY_SIGNATURE[key] = joined
+    return joined
+
+
 def match_signature(
     line: str, signatures: Sequence[LogSignature]
 ) -> tuple[LogSignature, re.Match[str]] | None:
     """The first signature found in ``line`` and its match, or None."""
+    any_signature = _any_signature(signatures)
+    if any_signature is not None and any_signature.search(line) is None:
+        return None
     for signature in signatures:
         match = signature.pattern.search(line)
         if match:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -167,6 +168,20 @@ def _take(path: Path) -> textfsm.TextFSM:
             return textfsm.TextFSM(handle)
     fsm.Reset()
     return fsm
+
+
+def precompile(platform: str, commands: Iterable[str]) -> int:
+    """Compile the template of each command once and keep it ready for the first parse (the
+    audit does this before it forks its collectors, which then share the compiled templates);
+    returns how many were compiled."""
+    compiled = 0
+    for command in commands:
+        ref = find_template(platform, command)
+        if ref is None or _free.get(ref.path):
+            continue
+        _free.setdefault(ref.path, []).append(_take(ref.path))
+        compiled += 1
+    return compiled
 
 
 @lru_cache(maxsize=4096)
