@@ -3,9 +3,10 @@
 Contract:
 - :func:`audit_device` runs over any :class:`~ipsec_doctor.collect.base.CommandRunner`
   (netmiko live, files offline). It splits the platform plan (:func:`split_plan`): steps
-  without variables, and steps whose variables are only ``{peer}`` but that list a wider
-  output without variables (``show crypto ipsec sa peer {peer}`` -> ``show crypto ipsec sa``,
-  ``show access-lists {crypto_acl}`` -> ``show access-lists``), are *shared*: run once per
+  without variables (their variants' included), and steps whose variables are only ``{peer}``
+  (no variants) but that list a wider output without variables (``show crypto ipsec sa peer
+  {peer}`` -> ``show crypto ipsec sa``, ``show access-lists {crypto_acl}`` -> ``show
+  access-lists``), are *shared*: run once per
   device, sampled twice when ``interval`` is set. The other steps (routes, interfaces) run per
   tunnel, once each (a :class:`CachingRunner` never sends the same command twice per device).
   The shared steps' ``when`` conditions are decided by :class:`SharedDeriver`: the parse
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from ipaddress import ip_address
+from typing import Any
 
 from nornir.core.task import Result, Task
 
@@ -88,12 +90,12 @@ def _split(steps: tuple[PlanStep, ...]) -> tuple[tuple[PlanStep, ...], tuple[Pla
     shared: list[PlanStep] = []
     per_tunnel: list[PlanStep] = []
     for step in steps:
-        if not step.variables:
+        if not step.variables and not step.optional_variables:
             shared.append(step)
             continue
         wide = next((w for w in step.wider if not _VARIABLE.search(w)), None)
-        if wide is not None and set(step.variables) == {"peer"}:
-            shared.append(replace(step, command=" ".join(wide.split()), wider=()))
+        if wide is not None and set(step.variables) == {"peer"} and not step.optional_variables:
+            shared.append(replace(step, command=" ".join(wide.split()), wider=(), variants=()))
         else:
             per_tunnel.append(step)
     return tuple(shared), tuple(per_tunnel)
@@ -268,6 +270,10 @@ def _cheap_deriver(
     """
     converter = converter_module(platform)
     loaded = load_platform(platform)
+    # a converter's convert_value gives the section alone, memoised for the tunnel's parse
+    convert: Callable[..., Any] = getattr(converter, "convert_value", None) or (
+        lambda *args, **kwargs: converter.convert_command(*args, **kwargs)[1]
+    )
 
     def derive(capture: DeviceCapture, peer: str) -> Derivation:
         try:
@@ -276,13 +282,13 @@ def _cheap_deriver(
             interfaces: dict[str, Interface] = dict(base_state.interfaces)
             for _round in range(3):  # values unlock commands whose outputs unlock values
                 for step in steps:
-                    wanted = _render(step.command, values)
+                    wanted = step.render(values)
                     if wanted is None:
                         continue
                     found = capture.get(wanted)
                     if found is None or not found.ok or step.id in routes:
                         continue
-                    _rows, value = converter.convert_command(
+                    value = convert(
                         step.id,
                         found.command,
                         found.raw,
@@ -305,13 +311,6 @@ def _cheap_deriver(
             return parse_layer_deriver(capture, peer)
 
     return derive
-
-
-def _render(command: str, values: Mapping[str, str]) -> str | None:
-    names = _VARIABLE.findall(command)
-    if any(not values.get(n) for n in names):
-        return None
-    return " ".join(_VARIABLE.sub(lambda m: values[m.group(1)], command).split())
 
 
 def _records(captures: Iterable[CommandCapture]) -> tuple[CommandRecord, ...]:
@@ -380,9 +379,9 @@ def audit_device(
         for ref in enumerate_tunnels(base_state, declared):
             values = derive_variables(base_state, ref.peer)
             for step in tunnel_steps:
-                command = _render(step.command, values) if step.samples > 1 else None
+                command = step.render(values) if step.samples > 1 else None
                 if command is not None:
-                    sampled.append(replace(step, command=command))
+                    sampled.append(replace(step, command=command, variants=()))
         second = DeviceCapture(name=name, platform=platform, host=host, hostname=hostname)
         run_plan(
             cache,

@@ -10,7 +10,9 @@ Contract:
   and no captures) gives a state with only ``unreachable`` set.
 - A converter module provides ``parse_device(capture, peer) -> DeviceState`` and
   ``convert_command(plan_id, command, text, *, device, sample, peer, platform)
-  -> (rows, typed value)``, and may list the plan ids it understands in ``SECTIONS``.
+  -> (rows, typed value)``, and may list the plan ids it understands in ``SECTIONS`` and
+  offer ``convert_value`` (the same arguments, the typed value alone, shared with its
+  ``parse_device``).
 - Other entry points: :func:`ipsec_doctor.parse.textfsm_parser.parse_output` (rows of one
   output), :func:`ipsec_doctor.parse.logs.classify_log_text` (a log file),
   :func:`ipsec_doctor.parse.derive.derive_variables` (plan variables between commands),

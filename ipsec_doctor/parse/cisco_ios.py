@@ -1160,6 +1160,24 @@ def convert_command(
     return _convert(loaded, plan_id, capture, device, ctx)
 
 
+def convert_value(
+    plan_id: str,
+    command: str,
+    text: str,
+    *,
+    device: str = "",
+    sample: int = 1,
+    peer: str | None = None,
+    platform: Platform | None = None,
+) -> Any:
+    """The typed section value of one output (:func:`convert_command` without the rows),
+    shared with :func:`parse_device` through the section memo; raises ParseError."""
+    loaded = platform or load_platform(PLATFORM)
+    capture = CommandCapture(command=command, sample=sample, outcome=Outcome.OK, raw=text)
+    ctx = _Context(peer=_address(peer) if peer else None, platform=loaded)
+    return _convert_memoized(loaded, plan_id, capture, device, ctx)
+
+
 # ---------------------------------------------------------------------------------------------
 # the whole device
 

@@ -163,54 +163,103 @@ def split_log_lines(
     return result
 
 
-# Sample signature expressions: "%CRYPTO-4-RECVD_PKT_INV_SPI.*?(?P<peer>{IP})" (a named group
-# to make plain), "(?i)no proposal chosen" (a global flag to scope)
-_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
-_INLINE_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
-_FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.VERBOSE, "x"))
-
-#: One expression per signature table that matches a line when any of its signatures does
-#: (None when the table's expressions cannot be joined): most log lines match no signature,
-#: and are then passed over with one search instead of one per signature.
-_ANY_SIGNATURE: dict[tuple[int, ...], re.Pattern[str] | None] = {}
+#: Characters with a meaning in an expression (outside a character class).
+_SPECIAL = set(".^$*+?{}[]()|\\")
+#: Escapes that stand for one literal character.
+_ESCAPED_LITERAL = set(".^$*+?{}[]()|\\-%/:#=<>!@&~'\" ,;_")
 
 
-def _any_signature(signatures: Sequence[LogSignature]) -> re.Pattern[str] | None:
+def required_literal(expression: str) -> str:
+    """The longest piece of plain text every match of ``expression`` contains, or "".
+
+    Only text outside any group (a group may be optional or one of several alternatives) and
+    not made optional by a following quantifier counts; an expression with a top-level ``|``
+    has none. Used to pass over, with one substring test, the log lines a signature cannot
+    match (most lines of a router's log match no signature).
+    """
+    runs: list[str] = []
+    current: list[str] = []
+    depth = 0
+    index = 0
+
+    def close(optional_last: bool = False) -> None:
+        if optional_last and current:
+            current.pop()
+        if current:
+            runs.append("".join(current))
+        current.clear()
+
+    while index < len(expression):
+        char = expression[index]
+        if char == "\\" and index + 1 < len(expression):
+            escaped = expression[index + 1]
+            index += 2
+            if depth == 0 and escaped in _ESCAPED_LITERAL:
+                current.append(escaped)
+                continue
+            close()  # \s, \d, \b ...: not plain text
+            continue
+        if char == "[":  # a character class: skip to its end
+            close()
+            index += 1
+            if index < len(expression) and expression[index] == "^":
+                index += 1
+            if index < len(expression) and expression[index] == "]":
+                index += 1
+            while index < len(expression) and expression[index] != "]":
+                index += 2 if expression[index] == "\\" else 1
+            index += 1
+            continue
+        if char == "(":
+            close()
+            depth += 1
+        elif char == ")":
+            close()
+            depth -= 1
+        elif char == "|":
+            if depth == 0:
+                return ""
+        elif char in "*?" or (char == "{" and depth == 0):
+            close(optional_last=True)  # the character before may be absent (or repeated)
+        elif char in _SPECIAL:  # "+" (one or more) keeps what came before; . ^ $ { } too
+            close()
+        elif depth == 0:
+            current.append(char)
+        index += 1
+    close()
+    return max(runs, key=len, default="")
+
+
+#: Per signature table: each signature with the text a line must hold for it to match
+#: (lower-case when the signature ignores case; "" when there is none).
+_LITERALS: dict[tuple[int, ...], list[tuple[LogSignature, str, bool]]] = {}
+
+
+def _with_literals(signatures: Sequence[LogSignature]) -> list[tuple[LogSignature, str, bool]]:
     key = tuple(id(s.pattern) for s in signatures)
-    if key in _ANY_SIGNATURE:
-        return _ANY_SIGNATURE[key]
-    joined: re.Pattern[str] | None = None
-    try:
-        parts = []
+    found = _LITERALS.get(key)
+    if found is None:
+        found = []
         for signature in signatures:
-            text = signature.pattern.pattern
-            if "(?P=" in text or re.search(r"\\[1-9]", text):  # back-references: keep apart
-                raise re.error("back-reference")
-            found = _INLINE_FLAGS.match(text)
-            inline = found.group(1) if found else ""
-            text = text[found.end() :] if found else text
-            flags = inline + "".join(
-                letter for flag, letter in _FLAG_LETTERS if signature.pattern.flags & flag
-            )
-            flags = "".join(sorted(set(flags) - {"u", "a", "L"}))
-            parts.append(f"(?{flags}:{_NAMED_GROUP.sub('(?:', text)})" if flags else f"(?:{text})")
-        joined = re.compile("|".join(parts)) if parts else None
-    except re.error:
-        joined = None
-    if len(_ANY_SIGNATURE) > 64:
-        _ANY_SIGNATURE.clear()
-    _ANY_SIGNATURE[key] = joined
-    return joined
+            folded = bool(signature.pattern.flags & re.IGNORECASE)
+            literal = required_literal(signature.pattern.pattern)
+            if signature.pattern.flags & re.VERBOSE or signature.pattern.pattern.startswith("(?"):
+                literal = ""  # inline flags or verbose layout: no shortcut
+            found.append((signature, literal.lower() if folded else literal, folded))
+        if len(_LITERALS) > 64:
+            _LITERALS.clear()
+        _LITERALS[key] = found
+    return found
 
 
 def match_signature(
     line: str, signatures: Sequence[LogSignature]
 ) -> tuple[LogSignature, re.Match[str]] | None:
     """The first signature found in ``line`` and its match, or None."""
-    any_signature = _any_signature(signatures)
-    if any_signature is not None and any_signature.search(line) is None:
-        return None
-    for signature in signatures:
+    lowered = line.lower()
+    for signature, literal, folded in _with_literals(signatures):
+        if literal and literal not in (lowered if folded else line):
+            continue  # the line lacks text every match holds
         match = signature.pattern.search(line)
         if match:
             return signature, match

@@ -1,4 +1,4 @@
-"""The joined signature expression passes over exactly the lines no signature matches."""
+"""The text a signature needs passes over exactly the log lines the signature cannot match."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ipsec_doctor.parse.logs import _any_signature, match_signature
+from ipsec_doctor.parse.logs import match_signature, required_literal
 from ipsec_doctor.platforms.loader import LogSignature, available_platforms, load_platform
 from ipsec_doctor.resources import data_dir
 
@@ -25,29 +25,62 @@ def _log_lines() -> list[str]:
     return [line for line in dict.fromkeys(lines) if line.strip()]
 
 
+def _brute_force(line: str, table: list[LogSignature]) -> tuple[LogSignature, str] | None:
+    for signature in table:
+        match = signature.pattern.search(line)
+        if match:
+            return signature, match.group(0)
+    return None
+
+
 @pytest.mark.parametrize("platform", available_platforms())
-def test_the_joined_expression_agrees_with_the_signatures(platform: str) -> None:
-    signatures = load_platform(platform).signatures
-    joined = _any_signature(signatures)
-    assert joined is not None, "the signature table can be joined"
-    lines = _log_lines()
+def test_the_shortcut_finds_what_every_signature_finds(platform: str) -> None:
+    table = list(load_platform(platform).signatures)
     matched = 0
-    for line in lines:
-        any_one = any(s.pattern.search(line) for s in signatures)
-        assert (joined.search(line) is not None) == any_one, line
-        matched += any_one
+    for line in _log_lines():
+        expected = _brute_force(line, table)
+        found = match_signature(line, table)
+        got = (found[0], found[1].group(0)) if found else None
+        assert got == expected, line
+        matched += expected is not None
     assert matched > 50  # the corpus does exercise the signatures
 
 
-def test_a_table_that_cannot_be_joined_is_searched_one_by_one() -> None:
-    # Sample wording: "peer 10.2.2.1 said 10.2.2.1" (a back-reference keeps it apart)
-    repeated = re.compile(r"peer (?P<peer>\S+) said (?P=peer)")
-    table = [
-        LogSignature(
-            event=load_platform("cisco_ios").signatures[0].event, regex="", pattern=repeated
-        )
-    ]
-    assert _any_signature(table) is None
-    found = match_signature("peer 10.2.2.1 said 10.2.2.1", table)
-    assert found is not None and found[1]["peer"] == "10.2.2.1"
-    assert match_signature("peer 10.2.2.1 said 10.9.9.9", table) is None
+@pytest.mark.parametrize("platform", available_platforms())
+def test_every_match_holds_its_signatures_required_text(platform: str) -> None:
+    table = load_platform(platform).signatures
+    with_text = 0
+    for signature in table:
+        literal = required_literal(signature.pattern.pattern)
+        with_text += bool(literal)
+        folded = bool(signature.pattern.flags & re.IGNORECASE)
+        for line in _log_lines():
+            if signature.pattern.search(line):
+                haystack, needle = (line.lower(), literal.lower()) if folded else (line, literal)
+                assert needle in haystack, (signature.pattern.pattern, line)
+    assert with_text >= len(table) * 3 // 4  # most signatures do have a shortcut
+
+
+@pytest.mark.parametrize(
+    ("expression", "literal"),
+    [
+        (r"%CRYPTO-4-RECVD_PKT_INV_SPI.*?(?P<peer>\d+)", "%CRYPTO-4-RECVD_PKT_INV_SPI"),
+        (r"ISAKMP:\s*\(\d+\):\s*SA not acceptable", "SA not acceptable"),
+        (r"colou?r", "colo"),  # the optional u and what follows it are not required
+        (r"abc\.def+x", "abc.def"),
+        (r"no (?:proposal|offer) chosen", " chosen"),  # a group's text is not required
+        (r"sa_up|sa_down", ""),  # alternatives at the top: nothing is required
+        (r"[A-Z]+ peer", " peer"),
+        (r"x{2}yy", "yy"),
+    ],
+)
+def test_required_literal(expression: str, literal: str) -> None:
+    assert required_literal(expression) == literal
+    # whatever the expression matches holds the text
+    sample = {
+        r"colou?r": "color",
+        r"abc\.def+x": "abc.deffx",
+        r"x{2}yy": "xxyy",
+    }.get(expression)
+    if sample is not None:
+        assert re.search(expression, sample) and literal in sample
