@@ -166,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 hosts=discovery.hosts,
                 collect_options=options,
                 progress=lambda message: _say(args, message),
+                captures=captures,
             )
             add_debug_captures(results, captures)
             for result in results.values():

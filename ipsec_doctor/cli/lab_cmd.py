@@ -26,6 +26,10 @@ if TYPE_CHECKING:  # asyncssh is imported only when a lab really starts (it is s
     from ipsec_doctor.lab.emulator import EmulatorLab
 
 DEFAULT_SCENARIO = "healthy"
+# Debug messages the lab's routers print per answered command (``check --lab X --debug``): a
+# router prints a whole negotiation, a hundred-odd messages, well within the two seconds
+# between two reads of its logging buffer. (The emulator's default, 5, paces the tests.)
+LAB_DEBUG_BURST = 60
 
 
 def scenarios_root() -> Path:
@@ -63,11 +67,11 @@ def running_lab(
     scenario: str, inventory_dir: Path | None = None
 ) -> Iterator[tuple[EmulatorLab, Path]]:
     """Start ``scenario``'s routers and write their inventory; yield (lab, config.yaml)."""
-    from ipsec_doctor.lab.emulator import run_lab
+    from ipsec_doctor.lab.emulator import DeviceBehaviour, run_lab
     from ipsec_doctor.lab.inventory_writer import write_inventory
 
     folder = scenario_dir(scenario)
-    with run_lab([folder]) as lab:
+    with run_lab([folder], behaviour=DeviceBehaviour(debug_burst=LAB_DEBUG_BURST)) as lab:
         if inventory_dir is None:
             with tempfile.TemporaryDirectory(prefix="ipsec-doctor-lab-") as tmp:
                 yield lab, write_inventory(lab, tmp)

@@ -16,6 +16,10 @@ Contract:
   terminal_confirm` with ``yes``). Then each host runs in its own thread: debugs on; the
   confirmed clear; the ping (it brings the tunnel back); the wait for the tunnel (bounded);
   the debug watch; debugs off. Debugs on both ends therefore watch the same negotiation.
+- Which debugs: :meth:`IntrusiveOptions.debugs_for` a host's features (decided from its
+  collected captures when ``run_intrusive`` gets them, else unknown): ``debug crypto isakmp``
+  (IKEv1), ``debug crypto ikev2`` for a router that runs IKEv2 (instead of isakmp when it has
+  no IKEv1 at all), then ``debug crypto ipsec`` (and ``engine`` with ``--debug-engine``).
 - Ctrl-C (or SIGTERM/SIGHUP) in the main thread: every session is told to stop, the main
   thread waits for all undos (signals held meanwhile), then KeyboardInterrupt propagates.
 - :meth:`DeviceIntrusive.debug_captures` are the captures to add to the host's
@@ -62,6 +66,7 @@ from ipsec_doctor.collect.intrusive import (
 from ipsec_doctor.collect.intrusive_cli import signals_deferred, signals_interrupt
 from ipsec_doctor.errors import IpsecDoctorError, UsageError
 from ipsec_doctor.model.capture import CaptureSet, CommandCapture
+from ipsec_doctor.model.features import Feature
 from ipsec_doctor.model.state import DeviceState, Evidence
 
 if TYPE_CHECKING:
@@ -96,7 +101,15 @@ class IntrusiveOptions:
 
     @property
     def debugs(self) -> tuple[str, ...]:
+        """The debugs of an IKEv1 router, or of one whose features are unknown."""
         return ("isakmp", "ipsec", "engine") if self.debug_engine else ("isakmp", "ipsec")
+
+    def debugs_for(self, features: Mapping[str, bool]) -> tuple[str, ...]:
+        """The debugs for a router with these features (see the module contract)."""
+        if not features.get(Feature.IKEV2.value):
+            return self.debugs
+        ike = ("ikev2",) if features.get(Feature.IKEV1.value) is False else ("ikev2", "isakmp")
+        return (*ike, *(d for d in self.debugs if d != "isakmp"))
 
 
 def add_intrusive_options(parser: argparse.ArgumentParser) -> None:
@@ -107,7 +120,8 @@ def add_intrusive_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--debug",
         action="store_true",
-        help="turn on debug crypto isakmp/ipsec limited to the peer, read them, turn them off",
+        help="turn on debug crypto isakmp/ipsec (ikev2 on IKEv2 routers) limited to the peer, "
+        "read them, turn them off",
     )
     group.add_argument(
         "--debug-seconds",
@@ -268,6 +282,7 @@ class _Host:
     platform: str
     outcome: DeviceIntrusive
     target: PingTarget | None = None
+    features: Mapping[str, bool] = field(default_factory=dict)
 
 
 def _open(nr: Nornir, name: str, options: CollectOptions) -> NetmikoCommandRunner:
@@ -295,8 +310,10 @@ def run_intrusive(
     warn: Warn | None = None,
     collect_options: CollectOptions | None = None,
     progress: Callable[[str], None] | None = None,
+    captures: CaptureSet | None = None,
 ) -> dict[str, DeviceIntrusive]:
-    """Run the requested intrusive steps on ``hosts`` (see the module contract)."""
+    """Run the requested intrusive steps on ``hosts`` (see the module contract); ``captures``,
+    the run's collection, tells which debugs each host needs."""
     from ipsec_doctor.collect.nornir_collector import CollectOptions
 
     names = list(hosts if hosts is not None else peer_for_host)
@@ -331,6 +348,8 @@ def run_intrusive(
                 continue
             platform = nr.inventory.hosts[name].platform or "cisco_ios"
             item = _Host(name, peer, runner, platform, outcome)
+            if options.debug and captures is not None and name in captures.devices:
+                item.features = _features(captures, name, peer)
             opened.append(item)
             try:
                 if options.clear:
@@ -367,6 +386,13 @@ def run_intrusive(
         for item in opened:
             item.runner.close()
     return results
+
+
+def _features(captures: CaptureSet, name: str, peer: str) -> dict[str, bool]:
+    """The host's features (IKEv1, IKEv2 ...) as its collected outputs show them."""
+    from ipsec_doctor.collect.plan_runner import parse_layer_deriver
+
+    return parse_layer_deriver(captures.devices[name], peer).features
 
 
 def _run_parallel(
@@ -469,7 +495,7 @@ def _run_host(
                 runner.connection,
                 peer=item.peer,
                 device=item.name,
-                debugs=options.debugs,
+                debugs=options.debugs_for(item.features),
                 max_seconds=options.debug_seconds,
                 clock=clock,
                 reconnect=reconnect,

@@ -3,7 +3,9 @@ that fails the test if any debug or condition is left on, netmiko sessions and a
 
 Debug output files are made from a scenario's own log: the debug messages of its
 ``show logging`` move to ``debug_crypto_isakmp.txt`` / ``debug_crypto_ipsec.txt`` (the buffer
-keeps only the syslog lines), so they appear only while the debugs are on.
+keeps only the syslog lines), so they appear only while the debugs are on. The debug files the
+generator bundles with some scenarios are removed from the copy first (test_bundled_debugs.py
+runs those as they ship).
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ def copy_scenario(name: str, target: Path) -> Path:
     folder = target / name
     shutil.copytree(data_dir("scenarios") / name, folder)
     for device_dir in sorted(p for p in folder.iterdir() if (p / "device.yaml").is_file()):
+        for bundled in device_dir.glob("debug_crypto_*.txt"):
+            bundled.unlink()
         move_debugs_out_of_log(device_dir)
     if name == "healthy":
         r1 = folder / "R1"

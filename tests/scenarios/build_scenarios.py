@@ -38,7 +38,8 @@ import ipaddress
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -273,6 +274,9 @@ class Router:
     isakmp_v6: list[IsakmpSa] = field(default_factory=list)  # the IPv6 section (both samples)
     ipsec_profiles: list[IpsecProfile] = field(default_factory=list)
     tunnels: list[TunnelIf] = field(default_factory=list)  # tunnel protection (VTI)
+    # what `check --debug` sees after the collection: debug flag ("isakmp", "ipsec", "ikev2")
+    # -> (seconds rel. clock, message), written to debug_crypto_<flag>.txt (see debugging())
+    debug: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -305,6 +309,24 @@ class Router:
 
     def log(self, seconds: float, text: str) -> None:
         self.logs.append((seconds, text))
+
+    @contextmanager
+    def debugging(self, renumber: Mapping[str, str] | None = None) -> Iterator[None]:
+        """What is logged inside the block goes to the debug output files instead of the log.
+
+        The block is the negotiation the conditional debugs of ``check --debug`` print after
+        the collection (the emulator prints it while the debug is on). Each message goes to
+        the debug that prints it (:func:`debug_flag`); ``renumber`` replaces message IDs,
+        SPIs ... that the helpers hard-code, so that a new exchange gets new ones."""
+        saved, self.logs = self.logs, []
+        try:
+            yield
+        finally:
+            captured, self.logs = self.logs, saved
+            for at, text in captured:
+                for old, new in (renumber or {}).items():
+                    text = text.replace(old, new)
+                self.debug.setdefault(debug_flag(text), []).append((at, text))
 
     def burst(self, start: float, lines: list[str], step: float = 0.004) -> float:
         """Log debug lines from ``start`` (seconds relative to the clock), a few ms apart.
@@ -378,6 +400,17 @@ def type9(seed: str) -> str:
 
 def type7(seed: str) -> str:
     return "0" + _pseudo(seed, "0123456789ABCDEF", 19)
+
+
+def debug_flag(message: str) -> str:
+    """The ``debug crypto <flag>`` that prints ``message`` (syslog messages of the negotiation
+    go with the IKE debug, as the tool's debug reader files them)."""
+    first = message.split("\n", 1)[0]
+    if "IPSEC(" in first:
+        return "ipsec"
+    if "IKEv2" in first or "%IKEV2-" in first:
+        return "ikev2"
+    return "isakmp"
 
 
 def ios_time(moment: datetime) -> str:
@@ -895,6 +928,21 @@ class Ios15:
             "",
         ]
         return "\n".join(out + body) + "\n"
+
+    # -- debug crypto isakmp / ipsec / ikev2 (what check --debug reads) ----------------------
+
+    def debug_outputs(self) -> dict[str, str]:
+        """``debug crypto <flag>`` -> the messages it prints, stamped like the log, in time
+        order, continuation lines unstamped (the emulator merges the files by time)."""
+        out: dict[str, str] = {}
+        for flag, entries in sorted(self.r.debug.items()):
+            rendered = []
+            for seconds, text in sorted(entries, key=lambda e: e[0]):
+                stamp = ios_time(self.r.clock + timedelta(seconds=seconds))
+                first, *rest = text.split("\n")
+                rendered.append("\n".join([f"{stamp}: {first}", *rest]))
+            out[f"debug crypto {flag}"] = "\n".join(rendered) + "\n"
+        return out
 
     # -- show running-config ----------------------------------------------------------------
 
@@ -1813,6 +1861,8 @@ def _register(
             s.expected_also = list(also)
             s.must_not = list(must_not)
             fault(s)
+            if name in DEBUG_EPISODES:
+                DEBUG_EPISODES[name](s)
             return s
 
         REGISTRY[name] = build
@@ -3946,83 +3996,92 @@ def ikev2_proposal_mismatch(s: Scenario) -> None:
     vti_down(r1)
     vti_down(r2)
     config_change(r2, -1733.1)
-    offer, own = r1.ikev2.proposals[0], r2.ikev2.proposals[0]
     for k, at in enumerate((-31.206, -21.181, -11.157, -1.134)):
-        session, rsession = 12 + k, 7 + k
-        ispi = f"3A9F04C2E17B6D{0x58 + k:02X}"
-        r1.burst(at, sa_init_request(session, "10.1.1.1", "10.2.2.1", ispi, offer))
-        r2.burst(
-            at + SKEW + 0.011,
-            [
-                *ikev2_packet(
-                    rsession,
-                    False,
-                    "10.2.2.1",
-                    "10.1.1.1",
-                    ispi,
-                    "0000000000000000",
-                    0,
-                    "IKE_SA_INIT Exchange REQUEST",
-                    "SA KE N VID VID VID VID NOTIFY(NAT_DETECTION_SOURCE_IP) NOTIFY(NAT_DETECTION_DESTINATION_IP)",
-                ),
-                ikev2_line(rsession, "Verify SA init message"),
-                ikev2_line(rsession, "Insert SA"),
-                "IKEv2:Searching Policy with fvrf 0, local address 10.2.2.1",
-                "IKEv2:Found Policy 'IKEV2-POLICY'",
-                ikev2_line(rsession, "Processing IKE_SA_INIT message"),
-                ikev2_error(
-                    rsession,
-                    "Received Policies: : Failed to find a matching policyProposal 1:  ENCRYPTION: "
-                    + " ".join(ikev2_offer_words(offer).split()[:1])
-                    + f" PRF: {IKEV2_INTEGRITY[offer.integrity[0]][1]} INTEGRITY: {IKEV2_INTEGRITY[offer.integrity[0]][0]} DH GROUP: {IKEV2_GROUPS[offer.groups[0]]}/Group {offer.groups[0]}",
-                ),
-                ikev2_error(
-                    rsession,
-                    "Expected Policies: : Failed to find a matching policyProposal 1:  ENCRYPTION: "
-                    + " ".join(ikev2_offer_words(own).split()[:1])
-                    + f" PRF: {IKEV2_INTEGRITY[own.integrity[0]][1]} INTEGRITY: {IKEV2_INTEGRITY[own.integrity[0]][0]} DH GROUP: {IKEV2_GROUPS[own.groups[0]]}/Group {own.groups[0]}",
-                ),
-                ikev2_line(rsession, "Sending no proposal chosen notify"),
-                *ikev2_packet(
-                    rsession,
-                    True,
-                    "10.2.2.1",
-                    "10.1.1.1",
-                    ispi,
-                    "0000000000000000",
-                    0,
-                    "IKE_SA_INIT Exchange RESPONSE",
-                    "NOTIFY(NO_PROPOSAL_CHOSEN)",
-                ),
-                ikev2_error(rsession, ": Failed SA init exchange"),
-                ikev2_error(rsession, "Initial exchange failed: Initial exchange failed"),
-                ikev2_line(rsession, "Abort exchange"),
-                ikev2_line(rsession, "Deleting SA"),
-            ],
-            step=0.002,
-        )
-        r1.burst(
-            at + 0.024,
-            [
-                *ikev2_packet(
-                    session,
-                    False,
-                    "10.1.1.1",
-                    "10.2.2.1",
-                    ispi,
-                    "0000000000000000",
-                    0,
-                    "IKE_SA_INIT Exchange RESPONSE",
-                    "NOTIFY(NO_PROPOSAL_CHOSEN)",
-                ),
-                ikev2_error(session, ": Received no proposal chosen notify"),
-                ikev2_line(session, "Failed SA init exchange"),
-                ikev2_error(session, "Initial exchange failed: Initial exchange failed"),
-                ikev2_line(session, "Abort exchange"),
-                ikev2_line(session, "Deleting SA"),
-            ],
-            step=0.002,
-        )
+        sa_init_refused(s, k, at)
+
+
+def sa_init_refused(s: Scenario, k: int, at: float) -> None:
+    """R1's k-th IKE_SA_INIT (sessions 12+k on R1, 7+k on R2) at ``at`` (R1's clock), refused
+    by R2 with NO_PROPOSAL_CHOSEN (ikev2-proposal-mismatch: the proposals differ)."""
+    request, answer, result = sa_init_refused_lines(s, k)
+    s.r1.burst(at, request)
+    s.r2.burst(at + SKEW + 0.011, answer, step=0.002)
+    s.r1.burst(at + 0.024, result, step=0.002)
+
+
+def sa_init_refused_lines(s: Scenario, k: int) -> tuple[list[str], list[str], list[str]]:
+    """The lines of :func:`sa_init_refused`: R1's request, R2's refusal, R1's result."""
+    r1, r2 = s.r1, s.r2
+    assert r2.ikev2 is not None and r1.ikev2 is not None
+    offer, own = r1.ikev2.proposals[0], r2.ikev2.proposals[0]
+    session, rsession = 12 + k, 7 + k
+    ispi = f"3A9F04C2E17B6D{0x58 + k:02X}"
+    request = sa_init_request(session, "10.1.1.1", "10.2.2.1", ispi, offer)
+    answer = [
+        *ikev2_packet(
+            rsession,
+            False,
+            "10.2.2.1",
+            "10.1.1.1",
+            ispi,
+            "0000000000000000",
+            0,
+            "IKE_SA_INIT Exchange REQUEST",
+            "SA KE N VID VID VID VID NOTIFY(NAT_DETECTION_SOURCE_IP) NOTIFY(NAT_DETECTION_DESTINATION_IP)",
+        ),
+        ikev2_line(rsession, "Verify SA init message"),
+        ikev2_line(rsession, "Insert SA"),
+        "IKEv2:Searching Policy with fvrf 0, local address 10.2.2.1",
+        "IKEv2:Found Policy 'IKEV2-POLICY'",
+        ikev2_line(rsession, "Processing IKE_SA_INIT message"),
+        ikev2_error(
+            rsession,
+            "Received Policies: : Failed to find a matching policyProposal 1:  ENCRYPTION: "
+            + " ".join(ikev2_offer_words(offer).split()[:1])
+            + f" PRF: {IKEV2_INTEGRITY[offer.integrity[0]][1]} INTEGRITY: {IKEV2_INTEGRITY[offer.integrity[0]][0]} DH GROUP: {IKEV2_GROUPS[offer.groups[0]]}/Group {offer.groups[0]}",
+        ),
+        ikev2_error(
+            rsession,
+            "Expected Policies: : Failed to find a matching policyProposal 1:  ENCRYPTION: "
+            + " ".join(ikev2_offer_words(own).split()[:1])
+            + f" PRF: {IKEV2_INTEGRITY[own.integrity[0]][1]} INTEGRITY: {IKEV2_INTEGRITY[own.integrity[0]][0]} DH GROUP: {IKEV2_GROUPS[own.groups[0]]}/Group {own.groups[0]}",
+        ),
+        ikev2_line(rsession, "Sending no proposal chosen notify"),
+        *ikev2_packet(
+            rsession,
+            True,
+            "10.2.2.1",
+            "10.1.1.1",
+            ispi,
+            "0000000000000000",
+            0,
+            "IKE_SA_INIT Exchange RESPONSE",
+            "NOTIFY(NO_PROPOSAL_CHOSEN)",
+        ),
+        ikev2_error(rsession, ": Failed SA init exchange"),
+        ikev2_error(rsession, "Initial exchange failed: Initial exchange failed"),
+        ikev2_line(rsession, "Abort exchange"),
+        ikev2_line(rsession, "Deleting SA"),
+    ]
+    result = [
+        *ikev2_packet(
+            session,
+            False,
+            "10.1.1.1",
+            "10.2.2.1",
+            ispi,
+            "0000000000000000",
+            0,
+            "IKE_SA_INIT Exchange RESPONSE",
+            "NOTIFY(NO_PROPOSAL_CHOSEN)",
+        ),
+        ikev2_error(session, ": Received no proposal chosen notify"),
+        ikev2_line(session, "Failed SA init exchange"),
+        ikev2_error(session, "Initial exchange failed: Initial exchange failed"),
+        ikev2_line(session, "Abort exchange"),
+        ikev2_line(session, "Deleting SA"),
+    ]
+    return request, answer, result
 
 
 @xe_scenario(
@@ -4508,6 +4567,559 @@ def healthy_ipv6_isakmp_section(s: Scenario) -> None:
 # Writing folders
 # --------------------------------------------------------------------------------------------
 
+# --------------------------------------------------------------------------------------------
+# Debug output: what `check --debug` reads after the collection
+# --------------------------------------------------------------------------------------------
+#
+# A device's debug_crypto_<flag>.txt holds the messages `debug crypto <flag>` prints during the
+# next attempt of the negotiation the scenario's log shows: the emulator prints them while the
+# debug is on (the conditional debugs of `check --debug`, limited to the peer). The wording is
+# IOS 15.4's `debug crypto isakmp` / `debug crypto ipsec` (IOS-XE 17.6: `debug crypto ikev2`),
+# as the Cisco guide and TAC's debug walk-throughs show it; every value comes from the model:
+# addresses, conn-ids (a new exchange gets the next one), SPIs and engine conn ids of the SAs
+# the outputs show, transform sets, ACL proxies, crypto map name and sequence, and times just
+# after the collection (sample 2 is taken at +6 s; the debugs go on after it).
+
+DEBUG_EPISODES: dict[str, Callable[[Scenario], None]] = {}
+
+
+def debug_episode(name: str) -> Callable[[Callable[[Scenario], None]], Callable[[Scenario], None]]:
+    """Register the debug output of scenario ``name`` (applied after its fault)."""
+
+    def register(episode: Callable[[Scenario], None]) -> Callable[[Scenario], None]:
+        DEBUG_EPISODES[name] = episode
+        return episode
+
+    return register
+
+
+@contextmanager
+def debug_block(s: Scenario, renumber: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Inside the block, both routers log into their debug output (Router.debugging)."""
+    with ExitStack() as stack:
+        for r in s.routers:
+            stack.enter_context(r.debugging(renumber))
+        yield
+
+
+def last_logged(r: Router, text: str) -> float:
+    """When ``r`` last logged a message containing ``text`` (seconds relative to its clock)."""
+    return max(at for at, message in r.logs if text in message)
+
+
+def swap(lines: list[str], mapping: Mapping[str, str]) -> list[str]:
+    """``lines`` with the values a helper hard-codes replaced (a new peer struct, SA ...)."""
+    out = []
+    for line in lines:
+        for old, new in mapping.items():
+            line = line.replace(old, new)
+        out.append(line)
+    return out
+
+
+def exchange(steps: list[tuple[Router, list[str]]], start: float, step: float = 0.004) -> float:
+    """Log ``steps`` (router, the lines it prints on receiving the previous packet) one after
+    the other from ``start``, a few ms on the wire between them.
+
+    Times are seconds relative to each router's own clock reading, and both clocks were read
+    at the same moment (R2's runs 1.748 s ahead), so one moment has the same relative seconds
+    on both routers: no skew is added here."""
+    at = start
+    for r, lines in steps:
+        at = r.burst(at, lines, step) + 0.003 - step
+    return at
+
+
+def id_payload(conn: int, address: str) -> list[str]:
+    return [
+        f"ISAKMP ({conn}): ID payload ",
+        "\tnext-payload : 8",
+        "\ttype         : 1 ",
+        f"\taddress      : {address} ",
+        "\tprotocol     : 17 ",
+        "\tport         : 500 ",
+        "\tlength       : 12",
+    ]
+
+
+def mm_policy_accepted(peer: str, policy: IsakmpPolicy) -> list[str]:
+    """The MM1 SA payload checked against the first policy and accepted (either end)."""
+    return [
+        f"ISAKMP:(0):found peer pre-shared key matching {peer}",
+        "ISAKMP:(0): local preshared key found",
+        "ISAKMP : Scanning profiles for xauth ...",
+        f"ISAKMP:(0):Checking ISAKMP transform 1 against priority {policy.priority} policy",
+        *p1_offer(policy),
+        "ISAKMP:(0):atts are acceptable. Next payload is 0",
+        "ISAKMP:(0):Acceptable atts:actual life: 0",
+        "ISAKMP:(0):Acceptable atts:life: 0",
+        "ISAKMP:(0):Fill atts in sa vpi_length:4",
+        f"ISAKMP:(0):Fill atts in sa life_in_seconds:{policy.lifetime}",
+        f"ISAKMP:(0):Returning Actual lifetime: {policy.lifetime}",
+        f"ISAKMP:(0)::Started lifetime timer: {policy.lifetime}.",
+    ]
+
+
+def mm_keys_computed(conn: int, peer: str, role: str) -> list[str]:
+    """MM3/MM4 received: KE and nonce processed, SKEYID made (the conn-id is assigned), the
+    vendor IDs and NAT discovery payloads read (no NAT between the sites)."""
+    return [
+        "ISAKMP:(0): processing KE payload. message ID = 0",
+        "ISAKMP:(0): processing NONCE payload. message ID = 0",
+        f"ISAKMP:(0):found peer pre-shared key matching {peer}",
+        f"ISAKMP:({conn}): processing vendor id payload",
+        f"ISAKMP:({conn}): vendor ID is DPD",
+        f"ISAKMP:({conn}): processing vendor id payload",
+        f"ISAKMP:({conn}): speaking to another IOS box!",
+        f"ISAKMP:({conn}): processing vendor id payload",
+        f"ISAKMP:({conn}): vendor ID seems Unity/DPD but major 164 mismatch",
+        f"ISAKMP:({conn}): vendor ID is XAUTH",
+        "ISAKMP:received payload type 20",
+        f"ISAKMP ({conn}): His hash no match - this node outside NAT",
+        "ISAKMP:received payload type 20",
+        f"ISAKMP ({conn}): No NAT Found for self or peer",
+        f"ISAKMP:({conn}):Input = IKE_MESG_INTERNAL, IKE_PROCESS_MAIN_MODE",
+        f"ISAKMP:({conn}):Old State = IKE_{role}_MM{3 if role == 'R' else 4}  New State = IKE_{role}_MM{3 if role == 'R' else 4} ",
+    ]
+
+
+def mm2_initiator(peer: str, policy: IsakmpPolicy) -> list[str]:
+    """The initiator receives MM2 (the responder accepted transform 1) and sends MM3."""
+    return [
+        f"ISAKMP (0): received packet from {peer} dport 500 sport 500 Global (I) MM_NO_STATE",
+        "ISAKMP:(0):Input = IKE_MESG_FROM_PEER, IKE_MM_EXCH",
+        "ISAKMP:(0):Old State = IKE_I_MM1  New State = IKE_I_MM2 ",
+        "ISAKMP:(0): processing SA payload. message ID = 0",
+        "ISAKMP:(0): processing vendor id payload",
+        "ISAKMP:(0): vendor ID seems Unity/DPD but major 69 mismatch",
+        "ISAKMP (0): vendor ID is NAT-T RFC 3947",
+        *mm_policy_accepted(peer, policy),
+        "ISAKMP:(0):Input = IKE_MESG_INTERNAL, IKE_PROCESS_MAIN_MODE",
+        "ISAKMP:(0):Old State = IKE_I_MM2  New State = IKE_I_MM2 ",
+        f"ISAKMP:(0): sending packet to {peer} my_port 500 peer_port 500 (I) MM_SA_SETUP",
+        "ISAKMP:(0):Sending an IKE IPv4 Packet.",
+        "ISAKMP:(0):Input = IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
+        "ISAKMP:(0):Old State = IKE_I_MM2  New State = IKE_I_MM3 ",
+    ]
+
+
+def mm1_responder(peer: str, policy: IsakmpPolicy) -> list[str]:
+    """The responder's MM1 (after responder_mm1): policy accepted, MM2 sent."""
+    return [
+        *mm_policy_accepted(peer, policy),
+        "ISAKMP:(0):Input = IKE_MESG_INTERNAL, IKE_PROCESS_MAIN_MODE",
+        "ISAKMP:(0):Old State = IKE_R_MM1  New State = IKE_R_MM1 ",
+        "ISAKMP:(0): constructed NAT-T vendor-rfc3947 ID",
+        f"ISAKMP:(0): sending packet to {peer} my_port 500 peer_port 500 (R) MM_SA_SETUP",
+        "ISAKMP:(0):Sending an IKE IPv4 Packet.",
+        "ISAKMP:(0):Input = IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
+        "ISAKMP:(0):Old State = IKE_R_MM1  New State = IKE_R_MM2 ",
+    ]
+
+
+def mm3_responder(conn: int, peer: str) -> list[str]:
+    """The responder receives MM3 (KE, nonce) and sends MM4."""
+    return [
+        f"ISAKMP (0): received packet from {peer} dport 500 sport 500 Global (R) MM_SA_SETUP",
+        "ISAKMP:(0):Input = IKE_MESG_FROM_PEER, IKE_MM_EXCH",
+        "ISAKMP:(0):Old State = IKE_R_MM2  New State = IKE_R_MM3 ",
+        *mm_keys_computed(conn, peer, "R"),
+        f"ISAKMP:({conn}): sending packet to {peer} my_port 500 peer_port 500 (R) MM_KEY_EXCH",
+        f"ISAKMP:({conn}):Sending an IKE IPv4 Packet.",
+        f"ISAKMP:({conn}):Input = IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
+        f"ISAKMP:({conn}):Old State = IKE_R_MM3  New State = IKE_R_MM4 ",
+    ]
+
+
+def mm4_initiator(conn: int, local: str, peer: str) -> list[str]:
+    """The initiator receives MM4 and sends MM5 (its identity and hash, encrypted)."""
+    return [
+        f"ISAKMP (0): received packet from {peer} dport 500 sport 500 Global (I) MM_SA_SETUP",
+        "ISAKMP:(0):Input = IKE_MESG_FROM_PEER, IKE_MM_EXCH",
+        "ISAKMP:(0):Old State = IKE_I_MM3  New State = IKE_I_MM4 ",
+        *mm_keys_computed(conn, peer, "I"),
+        f"ISAKMP:({conn}):Send initial contact",
+        f"ISAKMP:({conn}):SA is doing pre-shared key authentication using id type ID_IPV4_ADDR",
+        *id_payload(conn, local),
+        f"ISAKMP:({conn}):Total payload length: 12",
+        f"ISAKMP:({conn}): sending packet to {peer} my_port 500 peer_port 500 (I) MM_KEY_EXCH",
+        f"ISAKMP:({conn}):Sending an IKE IPv4 Packet.",
+        f"ISAKMP:({conn}):Input = IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
+        f"ISAKMP:({conn}):Old State = IKE_I_MM4  New State = IKE_I_MM5 ",
+    ]
+
+
+def mm5_responder(conn: int, local: str, peer: str) -> list[str]:
+    """The responder authenticates MM5 (the keys match) and sends MM6: phase 1 complete."""
+    return [
+        f"ISAKMP ({conn}): received packet from {peer} dport 500 sport 500 Global (R) MM_KEY_EXCH",
+        f"ISAKMP:({conn}):Input = IKE_MESG_FROM_PEER, IKE_MM_EXCH",
+        f"ISAKMP:({conn}):Old State = IKE_R_MM4  New State = IKE_R_MM5 ",
+        f"ISAKMP:({conn}): processing ID payload. message ID = 0",
+        *id_payload(conn, peer),
+        "ISAKMP:(0):: peer matches *none* of the profiles",
+        f"ISAKMP:({conn}): processing HASH payload. message ID = 0",
+        f"ISAKMP:({conn}): processing NOTIFY INITIAL_CONTACT protocol 1",
+        "\tspi 0, message ID = 0, sa = 0x3B5E9A40",
+        f"ISAKMP:({conn}):SA authentication status:",
+        "\tauthenticated",
+        f"ISAKMP:({conn}):SA has been authenticated with {peer}",
+        f"ISAKMP: Trying to insert a peer {local}/{peer}/500/,  and inserted successfully 3C1F22A8.",
+        f"ISAKMP:({conn}):Input = IKE_MESG_FROM_PEER, IKE_MM_EXCH",
+        f"ISAKMP:({conn}):Old State = IKE_R_MM5  New State = IKE_R_MM5 ",
+        f"ISAKMP:({conn}):SA is doing pre-shared key authentication using id type ID_IPV4_ADDR",
+        *id_payload(conn, local),
+        f"ISAKMP:({conn}):Total payload length: 12",
+        f"ISAKMP:({conn}): sending packet to {peer} my_port 500 peer_port 500 (R) MM_KEY_EXCH",
+        f"ISAKMP:({conn}):Sending an IKE IPv4 Packet.",
+        f"ISAKMP:({conn}):Input = IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
+        f"ISAKMP:({conn}):Old State = IKE_R_MM5  New State = IKE_P1_COMPLETE ",
+        f"ISAKMP:({conn}):Input = IKE_MESG_INTERNAL, IKE_PHASE1_COMPLETE",
+        f"ISAKMP:({conn}):Old State = IKE_P1_COMPLETE  New State = IKE_P1_COMPLETE ",
+    ]
+
+
+def mm6_initiator(conn: int, local: str, peer: str) -> list[str]:
+    """The initiator authenticates MM6: phase 1 complete."""
+    return [
+        f"ISAKMP ({conn}): received packet from {peer} dport 500 sport 500 Global (I) MM_KEY_EXCH",
+        f"ISAKMP:({conn}): processing ID payload. message ID = 0",
+        *id_payload(conn, peer),
+        "ISAKMP:(0):: peer matches *none* of the profiles",
+        f"ISAKMP:({conn}): processing HASH payload. message ID = 0",
+        f"ISAKMP:({conn}):SA authentication status:",
+        "\tauthenticated",
+        f"ISAKMP:({conn}):SA has been authenticated with {peer}",
+        f"ISAKMP: Trying to insert a peer {local}/{peer}/500/,  and inserted successfully 2B6D0F3C.",
+        f"ISAKMP:({conn}):Input = IKE_MESG_FROM_PEER, IKE_MM_EXCH",
+        f"ISAKMP:({conn}):Old State = IKE_I_MM5  New State = IKE_I_MM6 ",
+        f"ISAKMP:({conn}):Input = IKE_MESG_INTERNAL, IKE_PROCESS_MAIN_MODE",
+        f"ISAKMP:({conn}):Old State = IKE_I_MM6  New State = IKE_I_MM6 ",
+        f"ISAKMP:({conn}):Input = IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
+        f"ISAKMP:({conn}):Old State = IKE_I_MM6  New State = IKE_P1_COMPLETE ",
+    ]
+
+
+def qm_start(r: Router, conn: int, mid: int) -> list[str]:
+    """Traffic for the map entry without SAs: IPsec asks IKE, which begins quick mode."""
+    e = r.crypto_map.entries[0]
+    acl = next(a for a in r.acls[e.acl] if a.action == "permit")
+    words = " ".join(r.tset(e.transform_set).transforms)
+    request = initiator_start(r.local_address() or "0.0.0.0", e.peer, acl.src, acl.dst, words)
+    return [
+        *request[:7],  # the IPSEC(sa_request) message
+        f"ISAKMP:({conn}):beginning Quick Mode exchange, M-ID of {mid}",
+        f"ISAKMP:({conn}):QM Initiator gets spi",
+    ]
+
+
+def qm_transform(ts: TransformSet) -> list[str]:
+    enc = next(t for t in ts.transforms if t in ESP_ENC)
+    auth = next(t for t in ts.transforms if t in ESP_AUTH)
+    lines = [
+        f"ISAKMP: transform 1, {ESP_ENC[enc][2]} ",
+        "ISAKMP:   attributes in transform:",
+        "ISAKMP:      encaps is 1 (Tunnel)",
+        "ISAKMP:      SA life type in seconds",
+        "ISAKMP:      SA life duration (basic) of 3600",
+        "ISAKMP:      SA life type in kilobytes",
+        "ISAKMP:      SA life duration (VPI) of  0x0 0x46 0x50 0x0 ",
+        f"ISAKMP:      authenticator is {ESP_AUTH[auth][2]}",
+    ]
+    if ESP_ENC[enc][3]:
+        lines.append(f"ISAKMP:      key length is {ESP_ENC[enc][3]}")
+    return lines
+
+
+def create_sas(r: Router, conn: int) -> list[str]:
+    """IPsec installs the map entry's SA pair (the SPIs and engine conn ids the outputs show)."""
+    e = r.crypto_map.entries[0]
+    sa = r.samples[0].flows[e.seq].sa
+    assert sa is not None
+    local = r.local_address()
+    words = " ".join(r.tset(e.transform_set).transforms)
+    lines = [
+        "IPSEC(key_engine): got a queue event with 1 KMI message(s)",
+        f"IPSEC(crypto_ipsec_create_ipsec_sas): Map found {r.crypto_map.name}, {e.seq}",
+    ]
+    for dest, spi, flow in ((local, sa.in_spi, sa.in_flow), (e.peer, sa.out_spi, sa.out_flow)):
+        lines += [
+            "IPSEC(create_sa): sa created,",
+            f"  (sa) sa_dest= {dest}, sa_proto= 50, ",
+            f"    sa_spi= 0x{spi:X}({spi}), ",
+            f"    sa_trans= {words} , sa_conn_id= {2000 + flow}",
+            "    sa_lifetime(k/sec)= (4608000/3600)",
+        ]
+    return [
+        *lines,
+        f"IPSEC(update_current_outbound_sa): updated peer {e.peer} current outbound sa to SPI {sa.out_spi:X}",
+        f"ISAKMP:({conn}):Received IPSec Install callback... proceeding with the negotiation",
+        f"ISAKMP:({conn}):Successfully installed IPSEC SA (SPI:0x{sa.in_spi:X}) on {r.crypto_map.interface}",
+    ]
+
+
+def qm2_initiator(r: Router, conn: int, mid: int) -> tuple[list[str], list[str]]:
+    """The initiator's QM1 out; then QM2 in (the responder's choice, accepted), SAs made, QM3
+    out."""
+    e = r.crypto_map.entries[0]
+    acl = next(a for a in r.acls[e.acl] if a.action == "permit")
+    ts = r.tset(e.transform_set)
+    local, peer = r.local_address(), e.peer
+    ln, lm = _mask(acl.src)
+    rn, rm = _mask(acl.dst)
+    return [
+        f"ISAKMP:({conn}): sending packet to {peer} my_port 500 peer_port 500 (I) QM_IDLE      ",
+        f"ISAKMP:({conn}):Sending an IKE IPv4 Packet.",
+        f"ISAKMP:({conn}):Node {mid}, Input = IKE_MESG_INTERNAL, IKE_INIT_QM",
+        f"ISAKMP:({conn}):Old State = IKE_QM_READY  New State = IKE_QM_I_QM1",
+        f"ISAKMP:({conn}):Input = IKE_MESG_INTERNAL, IKE_PHASE1_COMPLETE",
+        f"ISAKMP:({conn}):Old State = IKE_P1_COMPLETE  New State = IKE_P1_COMPLETE ",
+    ], [
+        f"ISAKMP ({conn}): received packet from {peer} dport 500 sport 500 Global (I) QM_IDLE      ",
+        f"ISAKMP:({conn}): processing HASH payload. message ID = {mid}",
+        f"ISAKMP:({conn}): processing SA payload. message ID = {mid}",
+        f"ISAKMP:({conn}):Checking IPSec proposal 1",
+        *qm_transform(ts),
+        f"ISAKMP:({conn}):atts are acceptable.",
+        "IPSEC(validate_proposal_request): proposal part #1",
+        "IPSEC(validate_proposal_request): proposal part #1,",
+        f"  (key eng. msg.) INBOUND local= {local}:0, remote= {peer}:0,",
+        f"    local_proxy= {ln}/{lm}/256/0,",
+        f"    remote_proxy= {rn}/{rm}/256/0,",
+        f"    protocol= ESP, transform= {' '.join(ts.transforms)}  (Tunnel), ",
+        "    lifedur= 0s and 0kb, ",
+        "    spi= 0x0(0), conn_id= 0, keysize= 256, flags= 0x0 ",
+        f"ISAKMP:({conn}): processing NONCE payload. message ID = {mid}",
+        f"ISAKMP:({conn}): processing ID payload. message ID = {mid}",
+        f"ISAKMP:({conn}): processing ID payload. message ID = {mid}",
+        f"ISAKMP:({conn}):Node {mid}, Input = IKE_MESG_FROM_PEER, IKE_QM_EXCH",
+        f"ISAKMP:({conn}):Old State = IKE_QM_I_QM1  New State = IKE_QM_IPSEC_INSTALL_AWAIT",
+        *create_sas(r, conn),
+        f"ISAKMP:({conn}): sending packet to {peer} my_port 500 peer_port 500 (I) QM_IDLE      ",
+        f"ISAKMP:({conn}):Sending an IKE IPv4 Packet.",
+        f'ISAKMP:({conn}):deleting node {mid} error FALSE reason "No Error"',
+        f"ISAKMP:({conn}):Node {mid}, Input = IKE_MESG_FROM_IPSEC, IPSEC_INSTALL_DONE",
+        f"ISAKMP:({conn}):Old State = IKE_QM_IPSEC_INSTALL_AWAIT  New State = IKE_QM_PHASE2_COMPLETE",
+    ]
+
+
+def qm1_responder(r: Router, conn: int, mid: int, offered: TransformSet) -> list[str]:
+    """The responder accepts QM1 (proposal and proxies), makes its SAs and sends QM2."""
+    e = r.crypto_map.entries[0]
+    acl = next(a for a in r.acls[e.acl] if a.action == "permit")
+    peer = e.peer
+    lines = qm_proposal_lines(conn, r, peer, offered, acl.src, acl.dst, True)
+    return [
+        *swap(lines, {"1829744373": str(mid)}),
+        f"ISAKMP:({conn}): processing NONCE payload. message ID = {mid}",
+        f"ISAKMP:({conn}): processing ID payload. message ID = {mid}",
+        f"ISAKMP:({conn}): processing ID payload. message ID = {mid}",
+        f"ISAKMP:({conn}):QM Responder gets spi",
+        f"ISAKMP:({conn}):Node {mid}, Input = IKE_MESG_FROM_PEER, IKE_QM_EXCH",
+        f"ISAKMP:({conn}):Old State = IKE_QM_READY  New State = IKE_QM_SPI_STARVE",
+        f"ISAKMP:({conn}):Node {mid}, Input = IKE_MESG_INTERNAL, IKE_GOT_SPI",
+        f"ISAKMP:({conn}):Old State = IKE_QM_SPI_STARVE  New State = IKE_QM_IPSEC_INSTALL_AWAIT",
+        *create_sas(r, conn),
+        f"ISAKMP:({conn}): sending packet to {peer} my_port 500 peer_port 500 (R) QM_IDLE      ",
+        f"ISAKMP:({conn}):Sending an IKE IPv4 Packet.",
+        f"ISAKMP:({conn}):Node {mid}, Input = IKE_MESG_FROM_IPSEC, IPSEC_INSTALL_DONE",
+        f"ISAKMP:({conn}):Old State = IKE_QM_IPSEC_INSTALL_AWAIT  New State = IKE_QM_R_QM2",
+    ]
+
+
+def qm3_responder(conn: int, peer: str, mid: int) -> list[str]:
+    return [
+        f"ISAKMP ({conn}): received packet from {peer} dport 500 sport 500 Global (R) QM_IDLE      ",
+        f'ISAKMP:({conn}):deleting node {mid} error FALSE reason "QM done (await)"',
+        f"ISAKMP:({conn}):Node {mid}, Input = IKE_MESG_FROM_PEER, IKE_QM_EXCH",
+        f"ISAKMP:({conn}):Old State = IKE_QM_R_QM2  New State = IKE_QM_PHASE2_COMPLETE",
+        "IPSEC(key_engine): got a queue event with 1 KMI message(s)",
+        "IPSEC(key_engine_enable_outbound): rec'd enable notify from ISAKMP",
+    ]
+
+
+def main_mode_to_mm5(
+    s: Scenario,
+    conns: tuple[int, int],
+    r1_swaps: Mapping[str, str],
+    r2_swaps: Mapping[str, str],
+    *,
+    r2_knows_peer: bool = False,
+) -> list[tuple[Router, list[str]]]:
+    """R1 initiates (traffic for the crypto ACL), MM1 to MM5 (R1 conn-id, R2 conn-id). With
+    ``r2_knows_peer`` R2 still holds a peer struct for R1 (an older SA): it finds it, and
+    locks it once more, instead of creating one."""
+    r1, r2 = s.r1, s.r2
+    policy = r1.policies[0]
+    e = r1.crypto_map.entries[0]
+    acl = next(a for a in r1.acls[e.acl] if a.action == "permit")
+    words = " ".join(r1.tset(e.transform_set).transforms)
+    start = initiator_start("10.1.1.1", "10.2.2.1", acl.src, acl.dst, words)
+    answer = [*responder_mm1("10.1.1.1"), *mm1_responder("10.1.1.1", policy)]
+    if r2_knows_peer:
+        answer = swap(
+            [line for line in answer if "New peer created" not in line],
+            {"Created a peer struct": "Found a peer struct", "refcount 1 ": "refcount 2 "},
+        )
+    return [
+        (r1, swap(start, r1_swaps)),
+        (r2, swap(answer, r2_swaps)),
+        (r1, mm2_initiator("10.2.2.1", policy)),
+        (r2, mm3_responder(conns[1], "10.1.1.1")),
+        (r1, mm4_initiator(conns[0], "10.1.1.1", "10.2.2.1")),
+    ]
+
+
+@debug_episode("healthy")
+def healthy_debugs(s: Scenario) -> None:
+    """The tunnel negotiated from scratch (what `--debug --clear` shows, or a tunnel that had
+    timed out): Main Mode, then quick mode; the SAs are the ones the outputs show (R1 conn-id
+    1001, R2 1003; R1's SPIs in 0x6F1C1B7E, out 0xC3E8DE2C, engine conn ids 2001/2002, R2's
+    2005/2006)."""
+    r1, r2 = s.r1, s.r2
+    mid = 2135617412
+    qm1, qm2 = qm2_initiator(r1, 1001, mid)
+    with debug_block(s):
+        exchange(
+            [
+                *main_mode_to_mm5(s, (1001, 1003), {}, {}),
+                (r2, mm5_responder(1003, "10.2.2.1", "10.1.1.1")),
+                (
+                    r1,
+                    [
+                        *mm6_initiator(1001, "10.1.1.1", "10.2.2.1"),
+                        *qm_start(r1, 1001, mid)[7:],
+                        *qm1,
+                    ],
+                ),
+                (r2, qm1_responder(r2, 1003, mid, r1.tset("TS-AES256"))),
+                (r1, qm2),
+                (r2, qm3_responder(1003, "10.1.1.1", mid)),
+            ],
+            14.062,
+        )
+
+
+@debug_episode("psk-mismatch")
+def psk_mismatch_debugs(s: Scenario) -> None:
+    """R1's fifth MM5 retransmission (R2 still cannot decrypt it), `Death by retransmission
+    P1` ten seconds later, and R1's next attempt for the crypto ACL's traffic: a new Main Mode
+    (conn-ids 1002 / 1004) that again fails at MM5 on R2."""
+    r1, r2 = s.r1, s.r2
+    fifth = last_logged(r1, "retransmitting phase 1 MM_KEY_EXCH...") + 20.0
+
+    def refused(conn: int) -> list[str]:
+        return [
+            f"ISAKMP ({conn}): received packet from 10.1.1.1 dport 500 sport 500 Global (R) MM_KEY_EXCH",
+            "ISAKMP: reserved no zero on payload 5!",
+            "%CRYPTO-4-IKMP_BAD_MESSAGE: IKE message from 10.1.1.1 failed its sanity check or is malformed",
+        ]
+
+    dead = swap(
+        death_by_retransmission(1001, "10.2.2.1", "MM_KEY_EXCH"),
+        {"Old State = IKE_I_MM1 ": "Old State = IKE_I_MM5 "},
+    )
+    with debug_block(s):
+        exchange(
+            [
+                (r1, retransmits(1001, "10.2.2.1", "MM_KEY_EXCH", range(5, 6))[0]),
+                (r2, refused(1003)),
+            ],
+            fifth,
+        )
+        gone = r1.burst(fifth + 10.003, dead)
+        exchange(
+            [
+                *main_mode_to_mm5(
+                    s,
+                    (1002, 1004),
+                    {"0x2B6D0F3C": "0x2B6E4A10", "2A3A1B50": "2A3C77E8"},
+                    {"3B5E9A40": "3B61D2C8"},
+                    r2_knows_peer=True,
+                ),
+                (r2, refused(1004)),
+            ],
+            gone + 1.371,
+        )
+
+
+@debug_episode("phase1-proposal-mismatch")
+def phase1_proposal_mismatch_debugs(s: Scenario) -> None:
+    """R1's fourth MM1 retransmission, refused again by R2 (`no offers accepted!`); R1 drops
+    the unauthenticated notify."""
+    r1, r2 = s.r1, s.r2
+    fourth = last_logged(r1, "retransmitting phase 1 MM_NO_STATE...") + 20.0
+    with debug_block(s):
+        sent = r1.burst(fourth, retransmits(0, "10.2.2.1", "MM_NO_STATE", range(4, 5))[0])
+        answered = responder_reject_p1(r2, sent - 0.004 + 0.003, "10.1.1.1", policy_defaults(r1))
+        initiator_rejected(r1, answered - 0.004 + 0.003)
+
+
+def quick_mode_retry(s: Scenario, reason: list[str], *, transform_known: bool = True) -> None:
+    """R1's next quick mode for the ACL's traffic, 20 s after the last one the log shows (new
+    message IDs): R2 checks R1's proposal of TS-AES256 for the baseline LANs, logs ``reason``
+    and refuses it; R1 is notified (PROPOSAL_NOT_CHOSEN)."""
+    r1, r2 = s.r1, s.r2
+    at = last_logged(r1, "IKE_MESG_INTERNAL, IKE_INIT_QM") - 0.006 + 20.021
+    mid = 1160271395
+    numbers = {"1829744373": str(mid), "-1583426514": "-906154719", "2947811312": "3071458601"}
+    notified = swap(qm_initiator_notified(1001, "10.2.2.1"), numbers)
+    offered = r1.tset("TS-AES256")
+    refusal = [
+        *qm_proposal_lines(
+            1003, r2, "10.1.1.1", offered, "192.168.2.0/24", "192.168.1.0/24", transform_known
+        ),
+        *reason,
+        *qm_reject_tail(1003, "10.2.2.1", "10.1.1.1"),
+    ]
+    with debug_block(s):
+        exchange(
+            [
+                (r1, [*qm_start(r1, 1001, mid), *notified[:4]]),
+                (r2, swap(refusal, numbers)),
+                (r1, notified[4:]),
+            ],
+            at,
+            step=0.003,
+        )
+
+
+@debug_episode("transform-set-mismatch")
+def transform_set_mismatch_debugs(s: Scenario) -> None:
+    offered = " ".join(s.r1.tset("TS-AES256").transforms)
+    quick_mode_retry(
+        s,
+        [
+            "IPSEC(ipsec_process_proposal): transform proposal not supported for identity: ",
+            f"    {{{offered} }}",
+            "ISAKMP:(1003): IPSec policy invalidated proposal with error 256",
+        ],
+        transform_known=False,
+    )
+
+
+@debug_episode("proxy-id-mismatch")
+def proxy_id_mismatch_debugs(s: Scenario) -> None:
+    quick_mode_retry(
+        s,
+        [
+            "IPSEC(ipsec_process_proposal): proxy identities not supported",
+            "ISAKMP:(1003): IPSec policy invalidated proposal with error 32",
+        ],
+    )
+
+
+@debug_episode("ikev2-proposal-mismatch")
+def ikev2_proposal_mismatch_debugs(s: Scenario) -> None:
+    """`debug crypto ikev2`: R1's sixth IKE_SA_INIT (the fifth went out before the debugs
+    were on), refused by R2 with NO_PROPOSAL_CHOSEN."""
+    attempts = sum("Generating IKE_SA_INIT message" in m for _, m in s.r1.logs)
+    at = last_logged(s.r1, "Generating IKE_SA_INIT message") - 0.024 + 2 * 10.022
+    request, answer, result = sa_init_refused_lines(s, attempts + 1)
+    with debug_block(s):
+        exchange([(s.r1, request), (s.r2, answer), (s.r1, result)], at, step=0.002)
+
+
 SAMPLED = ("show crypto isakmp sa", "show crypto ipsec sa", "show crypto engine connections active")
 
 
@@ -4609,6 +5221,8 @@ def write_scenario(s: Scenario, root: Path) -> None:
         for command, texts in outputs(r, others).items():
             for sample, text in enumerate(texts, start=1):
                 (device / command_filename(command, sample)).write_text(text)
+        for command, text in renderer(r).debug_outputs().items():
+            (device / command_filename(command)).write_text(text)
 
 
 def build_all(root: Path, only: list[str] | None = None) -> list[str]:
