@@ -29,6 +29,7 @@ Contract:
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -248,6 +249,10 @@ def _context(fork: bool) -> Any:
         from ipsec_doctor.audit import preload
 
         preload.warm()  # once here; every forked collector inherits it
+        # What is loaded now lives as long as the collectors: their garbage collections need
+        # not walk it (nor touch, and so copy, its memory pages). Unfrozen here once forked.
+        gc.collect()
+        gc.freeze()
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["ipsec_doctor.audit.runner", "ipsec_doctor.audit.preload"])
@@ -290,26 +295,30 @@ class _Collection:
         ctx = _context(fork)
         self.queue = ctx.Queue()
         self.shares = [self.hosts[i::processes] for i in range(processes)]
-        for index, share in enumerate(self.shares):
-            wanted = set(share)
-            process = ctx.Process(
-                target=_worker_main,
-                args=(
-                    index,
-                    nr.filter(filter_func=lambda h, w=wanted: h.name in w)
-                    if fork
-                    else _share(nr, source, share),
-                    share,
-                    self.per_process,
-                    options,
-                    self.queue,
-                    os.getpid(),
-                ),
-                name=f"ipsec-doctor-audit-{index}",
-                daemon=True,
-            )
-            process.start()
-            self.processes[index] = process
+        try:
+            for index, share in enumerate(self.shares):
+                wanted = set(share)
+                process = ctx.Process(
+                    target=_worker_main,
+                    args=(
+                        index,
+                        nr.filter(filter_func=lambda h, w=wanted: h.name in w)
+                        if fork
+                        else _share(nr, source, share),
+                        share,
+                        self.per_process,
+                        options,
+                        self.queue,
+                        os.getpid(),
+                    ),
+                    name=f"ipsec-doctor-audit-{index}",
+                    daemon=True,
+                )
+                process.start()
+                self.processes[index] = process
+        finally:
+            if fork:
+                gc.unfreeze()
 
     def _fallback(self, index: int, pending: set[str], why: str) -> bool:
         """Collect a silent process's share here instead; False when that is not possible."""
