@@ -11,7 +11,10 @@ Contract:
   peer)`` of the parse layer) only when a command needs a variable not yet known and new
   outputs arrived since the last derivation. A command whose variable cannot be derived is
   recorded as ``MISSING`` with the reason; a derived value that is not one safe word (it would
-  be typed on a device CLI or shell) is refused the same way.
+  be typed on a device CLI or shell) is refused the same way. A step's ``variants`` (other
+  forms of its command: ``show ip route vrf {fvrf} {peer}``) are tried first: the first whose
+  variables are all known runs instead of the command; their variables are optional (derived
+  again when new outputs arrived, never a reason to record the step as missing).
 - Order: the ``samples: 2`` commands are run first (sample 1) in plan order; if one needs a
   variable that is not derivable yet, the pending commands that precede it in the plan are run
   first (``show crypto map`` before ``show access-lists {crypto_acl}``), and if that does not
@@ -61,6 +64,7 @@ from ipsec_doctor.collect.base import (
 from ipsec_doctor.collect.redaction import redact
 from ipsec_doctor.errors import ConfigError, UsageError
 from ipsec_doctor.model.capture import CommandCapture, DeviceCapture, Outcome
+from ipsec_doctor.model.lookup import render_command, variables_of
 from ipsec_doctor.platforms.loader import load_platform
 
 DEFAULT_READ_TIMEOUT = 20.0
@@ -114,10 +118,34 @@ class PlanStep:
     read_timeout: float | None = None
     reference: str = ""
     when: tuple[str, ...] = ()  # feature words: run only on a device that has one of them
+    variants: tuple[str, ...] = ()  # other forms of the command, first known one runs instead
 
     @property
     def variables(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(_VARIABLE.findall(self.command)))
+        """The variables the command needs (the variants' own are optional)."""
+        return variables_of(self.command)
+
+    @property
+    def optional_variables(self) -> tuple[str, ...]:
+        """The variables only the variants use."""
+        needed = set(self.variables)
+        return tuple(
+            dict.fromkeys(
+                name for v in self.variants for name in variables_of(v) if name not in needed
+            )
+        )
+
+    def template(self, values: Mapping[str, str]) -> str | None:
+        """The form that runs with ``values``: the first variant whose variables all have a
+        value, else the command; None when the command needs a value that is missing."""
+        for template in (*self.variants, self.command):
+            if all(values.get(name) for name in variables_of(template)):
+                return template
+        return None
+
+    def render(self, values: Mapping[str, str]) -> str | None:
+        """The command text with ``values`` filled in (see :meth:`template`), or None."""
+        return render_command(self.command, self.variants, values)
 
 
 def _get(entry: Any, key: str, default: Any = None) -> Any:
@@ -140,6 +168,7 @@ def steps_from_plan(plan: Any) -> list[PlanStep]:
             steps.append(PlanStep(id=command, command=command))
             continue
         wider = _get(entry, "wider") or ()
+        variants = _get(entry, "variants") or ()
         timeout = _get(entry, "read_timeout")
         when = _get(entry, "when") or ()
         if isinstance(when, str):
@@ -150,6 +179,7 @@ def steps_from_plan(plan: Any) -> list[PlanStep]:
                 command=" ".join(command.split()),
                 samples=max(1, int(_get(entry, "samples") or 1)),
                 wider=tuple(str(w) for w in wider),
+                variants=tuple(" ".join(str(v).split()) for v in variants),
                 read_timeout=float(timeout) if timeout is not None else None,
                 reference=str(_get(entry, "reference") or ""),
                 when=tuple(str(w) for w in when),
@@ -302,7 +332,8 @@ class _PlanRun:
 
     def resolve(self, step: PlanStep) -> tuple[str | None, str]:
         """The command text with variables filled, or None and the reason."""
-        needed = [name for name in step.variables if name not in self.values]
+        wanted = (*step.variables, *step.optional_variables)
+        needed = [name for name in wanted if name not in self.values]
         if needed and len(self.device.captures) != self.derived_at:
             self._derive()
         for name in step.variables:
@@ -312,9 +343,11 @@ class _PlanRun:
                     f"{_summary(self.device.captures)}"
                 )
                 return None, reason
+        template = step.template(self.values) or step.command
+        for name in variables_of(template):
             if not _SAFE_VALUE.match(self.values[name]):
                 return None, f"{{{name}}} = {self.values[name]!r} is not a safe single word"
-        command = _VARIABLE.sub(lambda m: self.values[m.group(1)], step.command)
+        command = _VARIABLE.sub(lambda m: self.values[m.group(1)], template)
         return " ".join(command.split()), ""
 
     # -- running --------------------------------------------------------------------------

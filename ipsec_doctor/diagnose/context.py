@@ -301,15 +301,26 @@ class End:
     def route(self, key: str) -> RouteLookup | None:
         return self.state.routes.get(key)
 
-    def has_default_route(self) -> bool:
-        """A default route is known: ``routes["route_default"]`` found, or another lookup was
-        answered by the default route. IOS `show ip route X` says "not in table" for an
-        address only the default route covers, so a missing specific route is not proof."""
+    def has_default_route(self, lookup: RouteLookup | None = None) -> bool:
+        """A default route is known in the table ``lookup`` was made in (its VRF and address
+        family; without ``lookup``: any table): ``routes["route_default"]`` found there, or
+        another lookup there was answered by the default route. IOS `show ip route X` says
+        "not in table" for an address only the default route covers, so a missing specific
+        route is not proof; a default route of another VRF or family covers nothing here."""
+
+        def same_table(route: RouteLookup) -> bool:
+            if lookup is None:
+                return True
+            family = route_family(lookup)
+            return route.vrf == lookup.vrf and route_family(route) in (family, None)
+
         default = self.state.routes.get("route_default")
-        if default is not None and default.found:
+        if default is not None and default.found and same_table(default):
             return True
         return any(
-            r.found and (r.is_default or (r.prefix is not None and r.prefix.prefixlen == 0))
+            r.found
+            and same_table(r)
+            and (r.is_default or (r.prefix is not None and r.prefix.prefixlen == 0))
             for r in self.state.routes.values()
         )
 
@@ -504,6 +515,17 @@ class Tunnel:
             severity=severity,
             stage=stage,
         )
+
+
+def route_family(route: RouteLookup) -> int | None:
+    """4 or 6: the address family a lookup was made in (None when it cannot be told)."""
+    if route.prefix is not None:
+        return route.prefix.version
+    query = route.query.split("/")[0]
+    address = parse_address(query)
+    if address is not None:
+        return address.version
+    return 6 if ":" in query else None
 
 
 def parse_address(text: str | None) -> IPAddress | None:

@@ -19,6 +19,10 @@ Contract (pure, no I/O):
   :func:`wider_patterns_from_plan` extracts that list from a loaded platform plan mapping.
 - :func:`split_output_filter` and :func:`apply_output_filter` model IOS output modifiers so a
   reader serving an unfiltered file can narrow it the way the device would have.
+- :func:`render_command` fills a plan command that may have ``variants`` (the plan's other
+  forms of the same command, e.g. ``show ip route vrf {fvrf} {peer}`` beside ``show ip route
+  {peer}``): the first variant whose variables all have a (non-empty) value is used, else the
+  command itself, else ``None``. :func:`variables_of` lists a template's placeholders.
 """
 
 from __future__ import annotations
@@ -85,6 +89,22 @@ def _fill(template: str, values: Mapping[str, str]) -> str | None:
 
     filled = _PLACEHOLDER.sub(replace, template)
     return None if missing else normalize_command(filled)
+
+
+def variables_of(template: str) -> tuple[str, ...]:
+    """The ``{variables}`` of a command template, in order of appearance, once each."""
+    return tuple(dict.fromkeys(_PLACEHOLDER.findall(template)))
+
+
+def render_command(command: str, variants: Sequence[str], values: Mapping[str, str]) -> str | None:
+    """The first of ``variants`` whose variables all have a non-empty value, filled in; else
+    ``command`` filled in; ``None`` when ``command`` needs a value that is missing too."""
+    known = {name: value for name, value in values.items() if value}
+    for template in (*variants, command):
+        filled = _fill(template, known)
+        if filled is not None:
+            return filled
+    return None
 
 
 def wider_commands(command: str, wider_patterns: WiderPatterns) -> list[str]:

@@ -253,7 +253,9 @@ class ConfigFacts:
 
     ``crypto_map_configured`` / ``ikev1_configured`` / ``ikev2_configured`` say whether crypto
     map entries, IKEv1 (ISAKMP) and IKEv2 configuration exist (None when a converter does not
-    tell); ``tunnels`` lists the tunnel interfaces protected by an IPsec profile.
+    tell); ``tunnels`` lists the tunnel interfaces protected by an IPsec profile;
+    ``interface_vrfs`` and ``front_door_vrfs`` tell which routing table carries a tunnel's
+    outer packets (:func:`ipsec_doctor.parse.derive.front_door_vrf`).
     """
 
     isakmp_enabled: bool | None = None
@@ -271,6 +273,12 @@ class ConfigFacts:
     ikev1_configured: bool | None = None
     ikev2_configured: bool | None = None
     tunnels: tuple[TunnelConfig, ...] = ()
+    #: interfaces forwarding in a VRF (IOS ``ip vrf forwarding X`` / ``vrf forwarding X``):
+    #: name -> VRF; an interface of the global table is absent
+    interface_vrfs: dict[str, str] = field(default_factory=dict)
+    #: peer address ranges the IKE configuration ties to a front-door VRF (IOS: a key of
+    #: ``crypto keyring K vrf X``, an ISAKMP profile's ``match identity address A M X``)
+    front_door_vrfs: tuple[tuple[IPNetwork, str], ...] = ()
 
     def tunnel(self, name: str) -> TunnelConfig | None:
         """The protected tunnel interface called ``name`` (exact name), or None."""

@@ -21,7 +21,9 @@ Contract:
   isakmp_policy        ``ike_policies`` (``lifetime_source``: the suite's ``lifetime:`` line)
   transform_sets       ``transform_sets``
   route_*              ``routes[plan id]`` (route_peer, route_default, route_local_lan,
-                       route_remote_lan)
+                       route_remote_lan); ``show ip route [vrf V] A`` and ``show ipv6 route
+                       [vrf V] A`` alike (the plan's variants), ``vrf`` from the output's
+                       ``Routing Table: V`` line, else from the command
   source_interface,    ``interfaces[name]``
   crypto_interface
   logging              ``logs`` (LogEvent via the signature table) and
@@ -415,6 +417,7 @@ class _Context:
     reference_time: datetime | None = None
     platform: Platform | None = None
     query: str = ""
+    query_vrf: str = ""  # the ``vrf V`` the command names
 
 
 def _build_clock(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> datetime:
@@ -792,13 +795,14 @@ def _build_route(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> Ro
     if not rows:
         raise ParseError("show ip route printed neither a routing entry nor 'not in table'")
     row = rows[0]
+    vrf = row.get("vrf") or ctx.query_vrf
     if row.get("not_found"):
         return RouteLookup(
             query=ctx.query,
             found=False,
-            vrf=row.get("vrf", ""),
-            # Sample device line: "% Network not in table"
-            source=lines.evidence(r"not in table"),
+            vrf=vrf,
+            # Sample device lines: "% Network not in table", "% Route not found" (IPv6)
+            source=lines.evidence(r"not in table|Route not found"),
         )
     mask = row.get("prefix_length") or row.get("netmask") or "32"
     prefix = _network(row["network"], mask)
@@ -812,7 +816,7 @@ def _build_route(rows: list[dict[str, Any]], lines: _Lines, ctx: _Context) -> Ro
         connected=bool(row.get("connected")) or row.get("known_via") == "connected",
         is_default=bool(row.get("candidate_default"))
         or (prefix is not None and prefix.prefixlen == 0),
-        vrf=row.get("vrf", ""),
+        vrf=vrf,
         # Sample device line: "Routing entry for 192.168.10.0/24"
         source=lines.evidence(r"^Routing entry for"),
     )
@@ -993,6 +997,9 @@ def _build_sessions(
 
 Builder = Callable[[list[dict[str, Any]], _Lines, _Context], Any]
 
+#: the route lookups, in plan order (``routes`` keys)
+ROUTE_SECTIONS = ("route_peer", "route_default", "route_local_lan", "route_remote_lan")
+
 #: plan id -> section builder (the running configuration and the log have their own path).
 BUILDERS: dict[str, Builder] = {
     "clock": _build_clock,
@@ -1022,9 +1029,9 @@ BUILDERS: dict[str, Builder] = {
 SECTIONS = frozenset({*BUILDERS, "running_config", "logging"})
 
 #: The fields of :class:`_Context` each section's conversion reads besides the capture itself
-#: (``query`` comes from the command, ``platform`` is part of the memo key): the rest of the
-#: context cannot change the section. tests/parse/test_section_memo.py checks this against
-#: the builders' code.
+#: (``query`` and ``query_vrf`` come from the command, ``platform`` is part of the memo key):
+#: the rest of the context cannot change the section. tests/parse/test_section_memo.py checks
+#: this against the builders' code.
 CONTEXT_USED: dict[str, tuple[str, ...]] = {
     "isakmp_sa": ("peer", "own_addresses"),
     "crypto_acl": ("acl_names",),
@@ -1096,6 +1103,16 @@ def _query(command: str) -> str:
     return found[-1] if found else ""
 
 
+# Sample commands: "show ip route vrf CUST-A 10.2.2.1", "show ipv6 route vrf INET ::/0"
+_QUERY_VRF = re.compile(r"\svrf\s+(\S+)\s")
+
+
+def _query_vrf(command: str) -> str:
+    """The VRF a command names ("" when none)."""
+    match = _QUERY_VRF.search(command)
+    return match.group(1) if match else ""
+
+
 def _convert(
     platform: Platform,
     plan_id: str,
@@ -1116,7 +1133,8 @@ def _convert(
     builder = BUILDERS.get(plan_id)
     if builder is None:
         raise ParseError(f"no converter for plan id {plan_id!r}")
-    return rows, builder(rows, lines, replace(ctx, query=_query(capture.command)))
+    query = replace(ctx, query=_query(capture.command), query_vrf=_query_vrf(capture.command))
+    return rows, builder(rows, lines, query)
 
 
 # Sample device lines: "Syslog logging: enabled (0 messages dropped, ...)",
@@ -1402,7 +1420,7 @@ class _DeviceParser:
             self.variables.update(derive_variables(state, self.peer))
 
         routes: dict[str, RouteLookup] = {}
-        for plan_id in ("route_peer", "route_default", "route_local_lan", "route_remote_lan"):
+        for plan_id in ROUTE_SECTIONS:
             if self._in_plan(plan_id):
                 route = self.section(plan_id)
                 if route is not None:

@@ -6,13 +6,16 @@ Contract:
   table, so a Python line parser is used instead of TextFSM). Kinds:
   ``hostname``, ``isakmp_disabled``, ``psk`` (address, mask, keyring; never the key),
   ``psk_hostname``, ``nat_keepalive``, ``nat_traversal``, ``nat_t_disabled``, ``dpd``
-  (seconds, retry, mode), ``interface`` (name, shutdown, addresses, crypto_map),
+  (seconds, retry, mode), ``interface`` (name, shutdown, addresses, crypto_map, vrf),
   ``crypto_map_entry`` (name, sequence, peers, acl, transform_sets, pfs_group, lifetime,
   ikev2_profile), ``crypto_map_local_address``, ``isakmp_policy`` (priority), ``isakmp_profile``
-  (name), ``ikev2_block`` (block: proposal/policy/keyring/profile, name), ``ipsec_profile``
-  (name, transform_sets, ikev2_profile, isakmp_profile, pfs_group, lifetime_seconds),
+  (name, vrf: its inside VRF, keyring, identities: the ``match identity address`` lines as
+  address, mask, prefix and front-door vrf), ``ikev2_block`` (block:
+  proposal/policy/keyring/profile, name), ``ipsec_profile`` (name, transform_sets,
+  ikev2_profile, isakmp_profile, pfs_group, lifetime_seconds),
   ``static_route`` (vrf, network, mask, interface, next_hop). IKEv2 keyring peers with a key
-  are ``psk`` rows too (``ikev2`` True; the line quoted is the ``pre-shared-key`` line).
+  are ``psk`` rows too (``ikev2`` True; the line quoted is the ``pre-shared-key`` line); a key
+  of ``crypto keyring K vrf X`` carries ``vrf`` X (its front-door VRF, "" for the global table).
   ``interface`` rows also carry the tunnel settings (tunnel_source, tunnel_destination,
   tunnel_mode, tunnel_protection, tunnel_vrf, vrf).
 - :func:`config_facts` turns the rows into :class:`~ipsec_doctor.model.state.ConfigFacts` with
@@ -24,6 +27,10 @@ Contract:
   interface with ``tunnel protection ipsec profile`` becomes a
   :class:`~ipsec_doctor.model.state.TunnelConfig` with the networks routed into it (static
   routes naming the interface, or a next hop inside its subnet, in the same VRF).
+  ``interface_vrfs`` lists the interfaces in a VRF; ``front_door_vrfs`` the peer ranges of keys
+  in a ``crypto keyring ... vrf X`` and of ISAKMP profile ``match identity address A M X``
+  lines, with that front-door VRF. An ISAKMP profile's own ``vrf X`` line is its *inside* VRF
+  (where decrypted traffic goes), not the table the peer is reached through, and is not one.
 - Pre-shared keys never leave this module: rows and facts carry addresses only, and the
   quoted lines have the key replaced by ``<redacted>``.
 """
@@ -58,8 +65,8 @@ _PSK = re.compile(
 )
 # Sample device line: "crypto isakmp key cisco123 hostname vpn.example.com"
 _PSK_HOSTNAME = re.compile(r"^crypto\s+isakmp\s+key\s+(?:[067]\s+)?\S+\s+hostname\s+(?P<host>\S+)")
-# Sample device line: "crypto keyring KR-BRANCH"
-_KEYRING = re.compile(r"^crypto\s+keyring\s+(?P<name>\S+)")
+# Sample device lines: "crypto keyring KR-BRANCH", "crypto keyring KR-INET vrf INET  "
+_KEYRING = re.compile(r"^crypto\s+keyring\s+(?P<name>\S+)(?:\s+vrf\s+(?P<vrf>\S+))?")
 # Sample device line: "  pre-shared-key address 10.2.2.1 key <removed>"
 _KEYRING_PSK = re.compile(
     r"^\s+pre-shared-key\s+address\s+(?:ipv6\s+)?(?P<address>[0-9A-Fa-f.:]+)(?:/(?P<prefix>\d+))?"
@@ -113,6 +120,17 @@ _SET_ISAKMP_PROFILE = re.compile(r"^\s+set\s+isakmp-profile\s+(?P<name>\S+)")
 _ISAKMP_POLICY = re.compile(r"^crypto\s+isakmp\s+policy\s+(?P<priority>\d+)")
 # Sample device line: "crypto isakmp profile EZVPN"
 _ISAKMP_PROFILE = re.compile(r"^crypto\s+isakmp\s+profile\s+(?P<name>\S+)")
+# Sample device line: "   vrf CUST-A"  (inside an ISAKMP profile: its inside VRF)
+_PROFILE_VRF = re.compile(r"^\s+vrf\s+(?P<vrf>\S+)\s*$")
+# Sample device line: "   keyring KR-INET"  (inside an ISAKMP profile)
+_PROFILE_KEYRING = re.compile(r"^\s+keyring\s+(?P<name>\S+)")
+# Sample device lines: "   match identity address 10.2.2.1 255.255.255.255 INET",
+#   "   match identity address 10.2.2.1 255.255.255.255 ",
+#   "   match identity address ipv6 2001:DB8:30::1/128"
+_MATCH_IDENTITY = re.compile(
+    r"^\s+match\s+identity\s+address\s+(?:ipv6\s+)?(?P<address>[0-9A-Fa-f.:]+)"
+    r"(?:/(?P<prefix>\d+))?(?:\s+(?P<mask>\d+\.\d+\.\d+\.\d+))?(?:\s+(?P<vrf>\S+))?\s*$"
+)
 # Sample device lines: "crypto ikev2 proposal IKEV2-PROP", "crypto ikev2 keyring IKEV2-KEYRING"
 _IKEV2_BLOCK = re.compile(
     r"^crypto\s+ikev2\s+(?P<block>proposal|policy|keyring|profile)\s+(?P<name>\S+)"
@@ -200,8 +218,10 @@ def _psk_row(
     *,
     keyring: str,
     ikev2: bool = False,
+    vrf: str = "",
 ) -> dict[str, Any]:
-    """A ``psk`` row: the peer ``address`` (``mask`` or ``prefix``) a key is configured for."""
+    """A ``psk`` row: the peer ``address`` (``mask`` or ``prefix``) a key is configured for,
+    and the front-door ``vrf`` of its keyring ("" = the global table)."""
     return _row(
         "psk",
         line_no,
@@ -211,6 +231,7 @@ def _psk_row(
         prefix=peer["prefix"] or "",
         keyring=keyring,
         ikev2=ikev2,
+        vrf=vrf,
     )
 
 
@@ -229,7 +250,7 @@ def parse_running_config(text: str) -> list[dict[str, Any]]:
 def _parse_cached(text: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     block: _Block | None = None
-    keyring = ""
+    keyring = keyring_vrf = ""
     for index, raw_line in enumerate(text.replace("\r\n", "\n").split("\n")):
         line_no = index + 1
         line = raw_line.rstrip()
@@ -238,7 +259,7 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
         if not line[:1].isspace():
             _flush_keyring_peer(block, rows)
             block = None
-            keyring = ""
+            keyring = keyring_vrf = ""
         if match := _HOSTNAME.match(line):
             rows.append(_row("hostname", line_no, line, name=match["name"]))
         elif _ISAKMP_DISABLED.match(line):
@@ -248,11 +269,14 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
         elif match := _PSK_HOSTNAME.match(line):
             rows.append(_row("psk_hostname", line_no, line, hostname=match["host"]))
         elif match := _KEYRING.match(line):
-            keyring = match["name"]
+            keyring, keyring_vrf = match["name"], match["vrf"] or ""
         elif match := _ISAKMP_POLICY.match(line):
             rows.append(_row("isakmp_policy", line_no, line, priority=int(match["priority"])))
         elif match := _ISAKMP_PROFILE.match(line):
-            rows.append(_row("isakmp_profile", line_no, line, name=match["name"]))
+            block = _open_block(
+                rows, "isakmp_profile", line_no, line, name=match["name"], vrf="", keyring=""
+            )
+            block.row["identities"] = []
         elif match := _IKEV2_BLOCK.match(line):
             row = _row("ikev2_block", line_no, line, block=match["block"], name=match["name"])
             rows.append(row)
@@ -287,7 +311,7 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
                 )
             )
         elif keyring and (match := _KEYRING_PSK.match(line)):
-            rows.append(_psk_row(line_no, line, match, keyring=keyring))
+            rows.append(_psk_row(line_no, line, match, keyring=keyring, vrf=keyring_vrf))
         elif match := _NAT_KEEPALIVE.match(line):
             rows.append(_row("nat_keepalive", line_no, line, seconds=int(match["seconds"])))
         elif match := _NAT_TRAVERSAL.match(line):
@@ -362,6 +386,8 @@ def _parse_cached(text: str) -> list[dict[str, Any]]:
             _block_line(block.row, line, line_no, _MAP_LINES)
         elif block is not None and block.kind == "ikev2_keyring":
             _keyring_v2_line(block, line, line_no, rows)
+        elif block is not None and block.kind == "isakmp_profile":
+            _block_line(block.row, line, line_no, _PROFILE_LINES)
     _flush_keyring_peer(block, rows)
     return rows
 
@@ -451,6 +477,29 @@ _MAP_LINES: tuple[tuple[re.Pattern[str], _Apply], ...] = (
     (_SET_LIFETIME, lambda row, match, *_: row.update(lifetime_seconds=int(match["seconds"]))),
     (_SET_IKEV2_PROFILE, _set("ikev2_profile", "name")),
     (_SET_ISAKMP_PROFILE, _set("isakmp_profile", "name", if_field=True)),
+)
+
+
+def _identity(row: dict[str, Any], match: re.Match[str], line: str, line_no: int) -> None:
+    """A ``match identity address A [M] [FVRF]`` line of an ISAKMP profile."""
+    row["identities"].append(
+        {
+            "address": match["address"],
+            "mask": match["mask"] or "",
+            "prefix": match["prefix"] or "",
+            "vrf": match["vrf"] or "",
+            "line": line,
+            "line_no": line_no,
+        }
+    )
+
+
+#: Sub-commands of a ``crypto isakmp profile``, first match wins. Its ``vrf`` is the inside
+#: VRF; a ``match identity address`` line may end in the front-door VRF the peer is in.
+_PROFILE_LINES: tuple[tuple[re.Pattern[str], _Apply], ...] = (
+    (_PROFILE_VRF, _set("vrf", "vrf")),
+    (_PROFILE_KEYRING, _set("keyring", "name")),
+    (_MATCH_IDENTITY, _identity),
 )
 
 
@@ -568,7 +617,33 @@ def config_facts(
         ikev1_configured=_ikev1_configured(rows, tunnels),
         ikev2_configured=_ikev2_configured(rows),
         tunnels=tunnels,
+        interface_vrfs={r["name"]: r["vrf"] for r in rows if r["kind"] == "interface" and r["vrf"]},
+        front_door_vrfs=_front_door_vrfs(rows),
     )
+
+
+def _peer_range(address: str, mask: str, prefix: str) -> IPNetwork | None:
+    """The peer addresses ``address`` with ``mask`` or ``/prefix`` covers (a host without)."""
+    length = prefix or mask or ("32" if "." in address else "128")
+    try:
+        return ip_network(f"{address}/{length}", strict=False)
+    except ValueError:
+        return None
+
+
+def _front_door_vrfs(rows: list[dict[str, Any]]) -> tuple[tuple[IPNetwork, str], ...]:
+    """(peer range, front-door VRF) of the keys of ``crypto keyring K vrf X`` and of the
+    ``match identity address A M X`` lines of ISAKMP profiles."""
+    found: list[tuple[IPNetwork, str]] = []
+    scopes = [r for r in rows if r["kind"] == "psk"]
+    scopes += [i for r in rows if r["kind"] == "isakmp_profile" for i in r["identities"]]
+    for scope in scopes:
+        if not scope.get("vrf"):
+            continue
+        network = _peer_range(scope["address"], scope["mask"], scope["prefix"])
+        if network is not None and (network, scope["vrf"]) not in found:
+            found.append((network, scope["vrf"]))
+    return tuple(found)
 
 
 def _ikev2_configured(rows: list[dict[str, Any]]) -> bool:

@@ -19,6 +19,11 @@ Contract:
                  names no interface (a down LAN interface loses its connected route; a LAN
                  in a VRF is not in the global table), the interface whose configured
                  address lies in the local LAN
+  fvrf           the front-door VRF: the routing table the tunnel's outer (IKE, ESP) packets
+                 use, when it is not the global table (see :func:`front_door_vrf`); absent
+                 for the global table and while unknown
+  ipv6_peer      the peer, when it is an IPv6 address (the plan then uses ``show ipv6 ...``)
+  ipv6_default   ``::/0``, when the peer is an IPv6 address (its default route)
   ============== ==========================================================================
 
   A route-based entry (a tunnel interface of ``state.config.tunnels`` whose destination is
@@ -28,6 +33,13 @@ Contract:
   addressed interface that is neither a tunnel, a loopback, the tunnel source nor the
   interface the peer is reached through (a heuristic: the configuration does not say which
   LAN the tunnel serves).
+- :func:`front_door_vrf` names the VRF the tunnel to the peer is carried in: a route-based
+  tunnel's ``tunnel vrf``; else the VRF (``ip vrf forwarding`` / ``vrf forwarding``) of the
+  interface carrying the crypto map entry that names the peer (with none, a dynamic entry's);
+  only when no such interface is known, the front-door VRF the IKE configuration ties the
+  peer to (a ``crypto keyring ... vrf X`` key or an ISAKMP profile's ``match identity address
+  A M X``, the narrowest range that holds the peer). "" is the global table (or unknown). An
+  ISAKMP profile's ``vrf`` line is the *inside* VRF and never counts.
 - :func:`device_features` tells which :class:`~ipsec_doctor.model.features.Feature` words the
   device has, from the running configuration (else, for ``crypto_map`` only, from ``show crypto
   map``); a word it cannot decide is absent from the result (unknown, so the plan runs the
@@ -40,6 +52,7 @@ Contract:
 
 from __future__ import annotations
 
+import re
 from ipaddress import ip_address
 
 from ipsec_doctor.model.features import Feature
@@ -94,6 +107,12 @@ def derive_variables(state: DeviceState, peer: str) -> dict[str, str]:
     address = _peer_address(peer)
     if address is None:
         return values
+    if address.version == 6:
+        values["ipv6_peer"] = peer
+        values["ipv6_default"] = "::/0"
+    fvrf = front_door_vrf(state, peer)
+    if fvrf:
+        values["fvrf"] = fvrf
     entries = _entries_for(state, address)
     local: IPNetwork | None = None
     remote: IPNetwork | None = None
@@ -148,6 +167,49 @@ def derive_variables(state: DeviceState, peer: str) -> dict[str, str]:
         if owner:
             values["source_interface"] = owner
     return values
+
+
+def front_door_vrf(state: DeviceState, peer: str) -> str:
+    """The VRF the tunnel to ``peer`` is carried in; "" for the global table or unknown (see
+    the module docstring)."""
+    address = _peer_address(peer)
+    config = state.config
+    if address is None or config is None:
+        return ""
+    entries = _entries_for(state, address)
+    tunnel = _tunnel_of(state, entries[0]) if entries else None
+    if tunnel is not None:
+        return tunnel.tunnel_vrf
+    # the entries naming the peer; with none, the dynamic entries any peer comes in through
+    for entry in entries or _dynamic_entries(state):
+        interfaces = entry.interfaces or config.crypto_map_interfaces.get(entry.name, ())
+        for name in interfaces:
+            return _vrf_of(config.interface_vrfs, name)
+    covering = [(net, vrf) for net, vrf in config.front_door_vrfs if address in net]
+    if not covering:
+        return ""
+    return max(covering, key=lambda item: item[0].prefixlen)[1]
+
+
+def _vrf_of(vrfs: dict[str, str], interface: str) -> str:
+    """The VRF of ``interface`` ("" for the global table), names compared the way IOS
+    abbreviates them (``Gi0/0`` is ``GigabitEthernet0/0``)."""
+    if interface in vrfs:
+        return vrfs[interface]
+    wanted = _short_name(interface)
+    return next((vrf for name, vrf in vrfs.items() if _short_name(name) == wanted), "")
+
+
+# Sample interface names: "GigabitEthernet0/0", "Gi0/0", "Port-channel1.100"
+_NAME = re.compile(r"^([A-Za-z-]*)\s*(\d.*)?$")
+
+
+def _short_name(name: str) -> str:
+    """``GigabitEthernet0/0`` and ``Gi0/0`` -> ``gi0/0``."""
+    match = _NAME.match(name.strip())
+    if match is None or not match.group(2):
+        return name.strip().lower()
+    return match.group(1)[:2].lower() + match.group(2).lower()
 
 
 def tunnel_of(state: DeviceState, entry: CryptoMapEntry) -> TunnelConfig | None:

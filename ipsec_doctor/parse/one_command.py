@@ -7,10 +7,10 @@ Contract:
        "template": {"source": "ipsec-doctor" | "ntc-templates" | "python", "file": ...} | null,
        "rows": [...], "state": <typed section as JSON> | null, "error": "" | <why not>}
 
-  The section is the platform plan entry whose command (or one of its wider commands)
-  matches; when none does, only the TextFSM rows are given. A parse failure is reported in
-  ``error`` (and raised as :class:`~ipsec_doctor.errors.ParseError` only when nothing at all
-  could be parsed, so the CLI can exit non-zero).
+  The section is the platform plan entry whose command (or one of its variants or wider
+  commands) matches; when none does, only the TextFSM rows are given. A parse failure is
+  reported in ``error`` (and raised as :class:`~ipsec_doctor.errors.ParseError` only when
+  nothing at all could be parsed, so the CLI can exit non-zero).
 - :func:`state_to_json` turns any typed state (dataclasses, enums, addresses, datetimes,
   tuples, dicts) into plain JSON values; it is the one JSON shape of typed state.
 """
@@ -59,10 +59,11 @@ def state_to_json(value: Any) -> Any:
 
 
 def plan_section(platform: Platform, command: str) -> str | None:
-    """The plan id whose command or wider command ``command`` is an instance of."""
+    """The plan id whose command (or a variant of it), or wider command, ``command`` is an
+    instance of."""
     base, _filter = split_output_filter(command)
     for entry in platform.commands:
-        if match_pattern(base, entry.command) is not None:
+        if entry.matches(base) is not None:
             return entry.id
     for entry in platform.commands:
         if any(match_pattern(base, wider) is not None for wider in entry.wider):

@@ -8,12 +8,15 @@ Contract:
 - Any problem is a :class:`~ipsec_doctor.errors.ConfigError` whose message starts with the file
   name and the key path at fault (``cisco_ios.yaml: commands[3]: unknown key 'sampels'``).
 - Plan entries (:class:`PlanCommand`): ``id`` and ``command`` are required; ``samples``
-  (>= 1), ``wider`` (list of commands whose output contains the answer), ``reference`` (the
-  strategy step id), ``privileged``, ``intrusive``, ``read_timeout``, ``description`` and
-  ``when`` are optional; unknown keys are errors (typos must not pass silently). ``when`` is a
-  feature word of :class:`~ipsec_doctor.model.features.Feature` (``crypto_map``,
-  ``tunnel_protection``, ``ikev1``, ``ikev2``) or a list of them: the command is meant only for
-  devices that have one of them (run when present or not yet known, left out when absent; see
+  (>= 1), ``wider`` (list of commands whose output contains the answer), ``variants`` (other
+  forms of the command, run instead of it: the first whose variables are all derived, see
+  :func:`~ipsec_doctor.model.lookup.render_command`; their variables are optional, the
+  command's own are required), ``reference`` (the strategy step id), ``privileged``,
+  ``intrusive``, ``read_timeout``, ``description`` and ``when`` are optional; unknown keys
+  are errors (typos must not pass silently). ``when`` is a feature word of
+  :class:`~ipsec_doctor.model.features.Feature` (``crypto_map``, ``tunnel_protection``,
+  ``ikev1``, ``ikev2``) or a list of them: the command is meant only for devices that have one
+  of them (run when present or not yet known, left out when absent; see
   :mod:`ipsec_doctor.collect.plan_runner`). An unknown word is an error.
 - Unknown top-level keys of the platform file are kept in :attr:`Platform.extra` for the
   layers that own them (redaction, failure indicators, prompts ...).
@@ -46,14 +49,11 @@ from ipsec_doctor.errors import ConfigError
 from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.features import Feature
 from ipsec_doctor.model.findings import Code
-from ipsec_doctor.model.lookup import match_pattern
+from ipsec_doctor.model.lookup import match_pattern, render_command, variables_of
 from ipsec_doctor.resources import data_dir
 
 #: What ``{IP}`` in a signature regex stands for: an IPv4 or IPv6 address.
 IP_REGEX = r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})"
-
-# Sample plan line: "show ip route {peer}" -> variable "peer"
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 _COMMAND_KEYS = frozenset(
     {
@@ -61,6 +61,7 @@ _COMMAND_KEYS = frozenset(
         "command",
         "samples",
         "wider",
+        "variants",
         "reference",
         "privileged",
         "intrusive",
@@ -100,21 +101,36 @@ class PlanCommand:
     read_timeout: float | None = None
     description: str = ""
     when: tuple[str, ...] = ()  # Feature values: run only on devices with one of them
+    variants: tuple[str, ...] = ()  # other forms, used instead when their variables are known
 
     @property
     def variables(self) -> tuple[str, ...]:
         """The ``{variables}`` the command needs, in order of appearance."""
-        return tuple(dict.fromkeys(_PLACEHOLDER.findall(self.command)))
+        return variables_of(self.command)
+
+    @property
+    def optional_variables(self) -> tuple[str, ...]:
+        """The variables only its ``variants`` use (unknown: the command itself runs)."""
+        needed = set(self.variables)
+        return tuple(
+            dict.fromkeys(
+                name for v in self.variants for name in variables_of(v) if name not in needed
+            )
+        )
 
     def render(self, values: Mapping[str, str]) -> str | None:
-        """The concrete command, or None when a variable it needs has no value."""
-        if any(not values.get(name) for name in self.variables):
-            return None
-        return " ".join(_PLACEHOLDER.sub(lambda m: values[m.group(1)], self.command).split())
+        """The concrete command (the first variant whose variables all have a value, else the
+        command), or None when a variable the command needs has no value."""
+        return render_command(self.command, self.variants, values)
 
     def matches(self, command: str) -> dict[str, str] | None:
-        """The variable values if ``command`` is an instance of this plan command."""
-        return match_pattern(command, self.command)
+        """The variable values if ``command`` is an instance of this plan command (or of one
+        of its variants)."""
+        for template in (self.command, *self.variants):
+            found = match_pattern(command, template)
+            if found is not None:
+                return found
+        return None
 
 
 @dataclass(frozen=True)
@@ -241,12 +257,18 @@ def _parse_command(entry: Any, where: str) -> PlanCommand:
     wider = data.get("wider", [])
     if not isinstance(wider, list) or not all(isinstance(w, str) and w.strip() for w in wider):
         raise _fail(f"{where}.wider", f"expected a list of commands, got {wider!r}")
+    variants = data.get("variants", [])
+    if not isinstance(variants, list) or not all(
+        isinstance(v, str) and v.strip() for v in variants
+    ):
+        raise _fail(f"{where}.variants", f"expected a list of commands, got {variants!r}")
     read_timeout = data.get("read_timeout")
     return PlanCommand(
         id=_string(data.get("id"), f"{where}.id"),
         command=" ".join(_string(data.get("command"), f"{where}.command").split()),
         samples=samples,
         wider=tuple(" ".join(w.split()) for w in wider),
+        variants=tuple(" ".join(v.split()) for v in variants),
         reference=_string(data.get("reference"), f"{where}.reference", required=False),
         privileged=_bool(data.get("privileged", False), f"{where}.privileged"),
         intrusive=_bool(data.get("intrusive", False), f"{where}.intrusive"),

@@ -11,10 +11,11 @@ Contract:
   A command already read by an earlier step is reused, not run again; ``again=True`` (re-run)
   drops the step's earlier outputs and reads them afresh, so counters that must move are
   sampled again. When a command needs a plan variable that earlier outputs do not give yet
-  (``{crypto_acl}`` before ``show crypto map`` was read), or has a ``when`` condition that no
-  known feature decides yet, the plan's earlier single-sample commands that were not read yet
-  are run first, as ``check`` would have (the configuration among them); those appear as the
-  step's commands too.
+  (``{crypto_acl}`` before ``show crypto map`` was read), or a variant whose variable is not
+  known while no feature is (``{fvrf}`` before the configuration was read), or has a ``when``
+  condition that no known feature decides yet, the plan's earlier single-sample commands that
+  were not read yet are run first, as ``check`` would have (the configuration among them);
+  those appear as the step's commands too.
 - A plan command whose ``when`` features the device is known not to have is left out by the
   plan runner (nothing recorded); :meth:`PipelineSession.plan` and
   :meth:`PipelineSession.left_out` say so.
@@ -132,14 +133,10 @@ class End:
         return ""
 
     def render(self, step: PlanStep) -> str | None:
-        """The command text of ``step`` with variables filled, or None while one is unknown."""
-        values = self.values()
-        if any(not values.get(name) for name in step.variables):
-            return None
-        text = step.command
-        for name in step.variables:
-            text = text.replace("{" + name + "}", values[name])
-        return " ".join(text.split())
+        """The command text of ``step`` with variables filled (its first variant whose
+        variables are known, else the command), or None while a variable it needs is
+        unknown."""
+        return step.render(self.values())
 
     def outputs(self, step: PlanStep) -> list[CommandCapture]:
         """The captures that answer ``step`` so far (all samples; a MISSING record included)."""
@@ -296,7 +293,15 @@ class PipelineSession:
         def undecided(step: PlanStep) -> bool:
             return bool(step.when) and all(features.get(word) is None for word in step.when)
 
-        blocked = [s for s in todo if end.render(s) is None or undecided(s)]
+        def unsettled(step: PlanStep) -> bool:
+            """A variant's variable is unknown while nothing decided the device's features
+            yet: the configuration, which decides those, chooses the form too (``check``
+            reads it before the route lookups)."""
+            values = end.values()
+            missing = any(not values.get(name) for name in step.optional_variables)
+            return missing and not features
+
+        blocked = [s for s in todo if end.render(s) is None or undecided(s) or unsettled(s)]
         if not blocked:
             return []
         order = {s.id: i for i, s in enumerate(end.plan.steps)}

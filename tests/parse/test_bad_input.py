@@ -30,6 +30,7 @@ from ipsec_doctor.diagnose.rules.meta import RAW_LIMIT
 from ipsec_doctor.errors import ParseError
 from ipsec_doctor.model.capture import DeviceCapture, Outcome
 from ipsec_doctor.model.findings import Code
+from ipsec_doctor.model.lookup import render_command
 from ipsec_doctor.model.state import TunnelView
 from ipsec_doctor.parse import parse_device
 from ipsec_doctor.parse.one_command import parse_one
@@ -239,19 +240,26 @@ SAMPLE_VALUES = {
     "remote_lan": "192.168.2.0",
     "source_interface": "GigabitEthernet0/1",
     "crypto_interface": "GigabitEthernet0/0",
+    "fvrf": "INET",
+    "ipv6_peer": "2001:DB8:2::1",
+    "ipv6_default": "::/0",
 }
 
 
 def _commands(platform: str) -> list[tuple[str, str]]:
-    """(command, sample output) for every plan command and wider output of ``platform``, and
-    for every template test of the platform (its command from the template's own index row)."""
+    """(command, sample output) for every plan command, variant and wider output of
+    ``platform``, and for every template test of the platform (its command from the template's
+    own index row)."""
     loaded = load_platform(platform)
     found: list[tuple[str, str]] = []
     for entry in loaded.commands:
         values = {v: SAMPLE_VALUES.get(v, "X1") for v in entry.variables}
         rendered = entry.render(values)
         assert rendered is not None
-        for command in (rendered, *entry.wider):
+        names = (*entry.variables, *entry.optional_variables)
+        every = {v: SAMPLE_VALUES.get(v, "X1") for v in names}
+        variants = [render_command(variant, (), every) or variant for variant in entry.variants]
+        for command in (rendered, *variants, *entry.wider):
             if "{" in command:
                 continue
             sample = ""

@@ -45,9 +45,36 @@ def test_ntc_template_for_access_lists() -> None:
 
 def test_command_outside_the_plan_gives_rows_only() -> None:
     text = "Routing Table: CUST-A\n% Network not in table\n"
-    result = parse_one("cisco_ios", "show ip route vrf CUST-A 192.168.2.0", text)
+    result = parse_one("cisco_ios", "show ip route vrf CUST-A 192.168.2.0 255.255.255.0", text)
     assert result["section"] is None
     assert result["rows"][0]["not_found"] == "Network" and result["rows"][0]["vrf"] == "CUST-A"
+
+
+def test_a_plan_variant_is_typed_like_its_command() -> None:
+    # `show ip route vrf V A` is a variant of the plan's `show ip route {peer}` (route_peer)
+    text = "Routing Table: INET\n% Subnet not in table\n"
+    result = parse_one("cisco_ios", "show ip route vrf INET 10.2.2.1", text)
+    assert result["section"] == "route_peer"
+    assert result["state"]["found"] is False and result["state"]["vrf"] == "INET"
+    assert result["state"]["source"]["line"] == "% Subnet not in table"
+
+
+def test_ipv6_route_lookup_is_typed() -> None:
+    text = (
+        "Routing entry for ::/0\n"
+        '  Known via "static", distance 1, metric 0\n'
+        "  Route count is 1/1, share count 0\n"
+        "  Routing paths:\n"
+        "    2001:DB8:10::2, GigabitEthernet0/0\n"
+        "      Last updated 00:41:07 ago\n"
+    )
+    result = parse_one("cisco_ios", "show ipv6 route vrf INET 2001:DB8:2::1", text)
+    assert result["section"] == "route_peer"
+    assert result["template"]["file"] == "cisco_ios_show_ipv6_route_address.textfsm"
+    state = result["state"]
+    assert state["found"] and state["is_default"] and state["prefix"] == "::/0"
+    assert state["vrf"] == "INET" and state["interfaces"] == ["GigabitEthernet0/0"]
+    assert state["next_hops"] == ["2001:db8:10::2"]
 
 
 def test_rejected_output_raises_with_the_raw_text() -> None:

@@ -17,8 +17,9 @@ from ipsec_doctor.parse.textfsm_parser import find_template
 from ipsec_doctor.resources import data_dir
 from tests.parse.scenario_support import load_device
 
-#: What the key holds anyway: the query comes from the command, the platform is in the key.
-_IN_KEY_ANYWAY = {"query", "platform"}
+#: What the key holds anyway: the query (and the VRF it names) comes from the command, the
+#: platform is in the key.
+_IN_KEY_ANYWAY = {"query", "query_vrf", "platform"}
 
 
 def _context_fields_read(function_name: str, seen: set[str] | None = None) -> set[str]:

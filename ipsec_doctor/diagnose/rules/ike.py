@@ -68,9 +68,12 @@ def no_route_to_peer(t: Tunnel) -> list[Finding]:
             continue
         if parse_address(route.query) not in (None, end.peer):
             continue  # the lookup was for another address than the one this end uses
-        if end.ike_established or end.has_ipsec or end.has_default_route():
-            continue  # IKE reaches the peer, or the default route covers it
-        where = f"VRF {route.vrf}" if route.vrf else "the routing table"
+        if end.ike_established or end.has_ipsec or end.has_default_route(route):
+            continue  # IKE reaches the peer, or the default route (of that table) covers it
+        where = f"front-door VRF {route.vrf}" if route.vrf else "the routing table"
+        # fix variants: NO_ROUTE_TO_PEER/vrf, /ipv6, /ipv6_vrf
+        family = "ipv6" if end.peer.version == 6 else ""
+        variant = "_".join(part for part in (family, "vrf" if route.vrf else "") if part)
         out.append(
             t.finding(
                 Code.NO_ROUTE_TO_PEER,
@@ -79,7 +82,10 @@ def no_route_to_peer(t: Tunnel) -> list[Finding]:
                 "cannot be sent",
                 evidence=[end.ev(route.source)],
                 fix=render(
-                    "NO_ROUTE_TO_PEER", end.platform, peer=end.peer_label, vrf=route.vrf or None
+                    f"NO_ROUTE_TO_PEER/{variant}" if variant else "NO_ROUTE_TO_PEER",
+                    end.platform,
+                    peer=end.peer_label,
+                    vrf=route.vrf or None,
                 ),
                 fix_device=end.name,
                 detail={"query": route.query, "vrf": route.vrf},
@@ -747,7 +753,8 @@ def phase1(t: Tunnel) -> list[Finding]:
         out.append(_psk_mismatch_finding(t, seen, pairs, ambiguous=note))
     explained = bool(out)
     route = t.local.route("route_peer")
-    no_route = route is not None and not route.found
+    # NO_ROUTE_TO_PEER's case (a default route of the same table would reach the peer)
+    no_route = route is not None and not route.found and not t.local.has_default_route(route)
     if not explained and not no_route and (seen.no_state or seen.retransmit):
         remote_read = t.both is not None
         silent_logs = not seen.retransmit

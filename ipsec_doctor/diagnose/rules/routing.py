@@ -20,7 +20,7 @@ def no_route_to_remote_lan(t: Tunnel) -> list[Finding]:
         route = end.route("route_remote_lan")
         if route is None or route.found or route.vrf:
             continue
-        if end.has_default_route():
+        if end.has_default_route(route):
             continue  # `show ip route X` ignores the default route that covers X
         entry = end.entries[0] if end.entries else None
         lan = entry.remote_selectors[0] if entry and entry.remote_selectors else None
@@ -59,7 +59,10 @@ def vrf_route_missing(t: Tunnel) -> list[Finding]:
         missing = [
             (key, r)
             for key, r in end.state.routes.items()
-            if r.vrf and not r.found and key in ("route_peer", "route_remote_lan")
+            if r.vrf
+            and not r.found
+            and key in ("route_peer", "route_remote_lan")
+            and not end.has_default_route(r)  # `show ip route vrf V X` ignores V's default
         ]
         if not events and not missing:
             continue
