@@ -786,7 +786,8 @@ class Ios15:
             matches = [t for t in table if t[0].prefixlen == 0]
         else:
             matches = [t for t in table if target in t[0] and t[0].prefixlen > 0]
-        head = f"Routing Table: {vrf}\n" if vrf else ""
+        # a VRF's table is named first, after an empty line (IOS 15: "\nRouting Table: INET")
+        head = f"\nRouting Table: {vrf}\n" if vrf else ""
         if not matches and target == ipaddress.IPv4Address("0.0.0.0"):
             return head + "% Network not in table\n"
         if not matches:
@@ -4533,6 +4534,112 @@ def vrf_aware_crypto_map(s: Scenario) -> None:
     for lan in ("192.168.1.0", "192.168.2.0"):
         r1.extra_commands[f"show ip route vrf CUST-A {lan}"] = [view.route(lan, vrf="CUST-A")]
     config_change(r1, -3321.8)
+
+
+# ---- front-door VRF: the WAN (and so IKE/ESP to the peer) in VRF INET, the LAN global ----
+
+
+def front_door_vrf_setup(r1: Router) -> None:
+    """R1's ISP uplink GigabitEthernet0/0 forwards in VRF INET (the front-door VRF); the LAN
+    and the crypto ACL stay in the global table. IKE needs a keyring bound to INET and an
+    ISAKMP profile matching the peer in INET (a global `crypto isakmp key` would not serve
+    it). INET has the default and the host route to the peer; the global table only reaches
+    the remote LAN, through GigabitEthernet0/0 (a static route into the front-door
+    interface): the peer is routed in INET alone."""
+    r1.extra_config["global"] = ["ip vrf INET", "!"]
+    r1.iface("GigabitEthernet0/0").vrf = "INET"
+    r1.keys = {}
+    r1.extra_config["isakmp"] = [
+        "crypto keyring KR-INET vrf INET  ",
+        f"  pre-shared-key address 10.2.2.1 key {PSK}",
+        "crypto isakmp profile ISAKMP-INET",
+        "   keyring KR-INET",
+        "   match identity address 10.2.2.1 255.255.255.255 INET",
+    ]
+    r1.crypto_map.entries[0].isakmp_profile = "ISAKMP-INET"
+    r1.routes = [
+        StaticRoute("192.168.2.0/24", "GigabitEthernet0/0", "10.1.1.2"),
+        StaticRoute("0.0.0.0/0", "GigabitEthernet0/0", "10.1.1.2", vrf="INET"),
+        StaticRoute("10.2.2.1/32", "GigabitEthernet0/0", "10.1.1.2", vrf="INET"),
+    ]
+
+
+def front_door_vrf_lookups(r1: Router) -> None:
+    """`show ip route vrf INET` for the peer and the default route (after the routes are final)."""
+    view = Ios15(r1)
+    for target in ("0.0.0.0", "10.2.2.1"):
+        r1.extra_commands[f"show ip route vrf INET {target}"] = [view.route(target, vrf="INET")]
+
+
+@scenario(
+    "front-door-vrf",
+    first="TUNNEL_HEALTHY",
+    must_not=(
+        "NO_ROUTE_TO_PEER",
+        "VRF_ROUTE_MISSING",
+        "CRYPTO_MAP_WRONG_INTERFACE",
+        "NO_ROUTE_TO_REMOTE_LAN",
+        "PSK_MISSING",
+        *PHASE2,
+        *DATA,
+        "INSUFFICIENT_DATA",
+    ),
+    description="R1's WAN GigabitEthernet0/0 forwards in front-door VRF INET (`ip vrf forwarding "
+    "INET`), the LAN and the crypto ACL stay global: the peer 10.2.2.1 is routed only in INET "
+    "(`show ip route 10.2.2.1` and `show ip route 0.0.0.0` say `% Network not in table`, `show "
+    "ip route vrf INET 10.2.2.1` finds it via GigabitEthernet0/0); the global table reaches the "
+    "remote LAN through GigabitEthernet0/0. IKE uses a keyring bound to INET through an ISAKMP "
+    "profile. Healthy.",
+)
+def front_door_vrf(s: Scenario) -> None:
+    r1 = s.r1
+    front_door_vrf_setup(r1)
+    front_door_vrf_lookups(r1)
+    config_change(r1, -3012.6)
+
+
+@scenario(
+    "front-door-vrf-no-route",
+    first="NO_ROUTE_TO_PEER",
+    must_not=(
+        "PHASE1_NO_RESPONSE",
+        "PHASE1_PROPOSAL_MISMATCH",
+        "PSK_MISMATCH",
+        "PSK_MISSING",
+        *PHASE2,
+        "TUNNEL_HEALTHY",
+        "NO_INTERESTING_TRAFFIC",
+        "CRYPTO_MAP_WRONG_INTERFACE",
+    ),
+    description="As front-door-vrf, but a change removed the static routes of VRF INET and put "
+    "the default route back without `vrf INET` (`ip route 0.0.0.0 0.0.0.0 GigabitEthernet0/0 "
+    "10.1.1.2`): INET knows only its connected 10.1.1.0/30, so `show ip route vrf INET "
+    "10.2.2.1` says `% Subnet not in table` and `show ip route vrf INET 0.0.0.0` `% Network not "
+    "in table`, while the global table, which IKE to the peer never uses, has the default "
+    "route: MM_NO_STATE with retransmissions, R2 hears nothing.",
+)
+def front_door_vrf_no_route(s: Scenario) -> None:
+    r1, r2 = s.r1, s.r2
+    front_door_vrf_setup(r1)
+    r1.routes = [
+        StaticRoute("0.0.0.0/0", "GigabitEthernet0/0", "10.1.1.2"),
+        *(r for r in r1.routes if r.vrf != "INET"),
+    ]
+    front_door_vrf_lookups(r1)
+    tunnel_down(r1, traffic=True)
+    tunnel_down(r2, traffic=False)
+    for rt in r1.samples:
+        rt.isakmp = [IsakmpSa("10.2.2.1", "10.1.1.1", "MM_NO_STATE", 0)]
+    config_change(r1, -1310.3)
+    first = len(r1.logs)
+    t = r1_initiates(r1, -38.118)
+    for n, lines in enumerate(retransmits(0, "10.2.2.1", "MM_NO_STATE", range(1, 4))):
+        r1.burst(t + 10 * n + 9.9, lines)
+    # the crypto map entry sets the ISAKMP profile: the SA request names it
+    r1.logs[first:] = [
+        (at, text.replace("SA request profile is (NULL)", "SA request profile is ISAKMP-INET"))
+        for at, text in r1.logs[first:]
+    ]
 
 
 @scenario(
