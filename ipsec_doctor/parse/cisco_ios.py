@@ -1172,9 +1172,7 @@ def convert_command(
     platform: Platform | None = None,
 ) -> tuple[list[dict[str, Any]], Any]:
     """(rows, typed section value) of one output for ``plan_id``; raises ParseError."""
-    loaded = platform or load_platform(PLATFORM)
-    capture = CommandCapture(command=command, sample=sample, outcome=Outcome.OK, raw=text)
-    ctx = _Context(peer=_address(peer) if peer else None, platform=loaded)
+    loaded, capture, ctx = _one_output(command, text, sample, peer, platform)
     return _convert(loaded, plan_id, capture, device, ctx)
 
 
@@ -1190,10 +1188,17 @@ def convert_value(
 ) -> Any:
     """The typed section value of one output (:func:`convert_command` without the rows),
     shared with :func:`parse_device` through the section memo; raises ParseError."""
+    loaded, capture, ctx = _one_output(command, text, sample, peer, platform)
+    return _convert_memoized(loaded, plan_id, capture, device, ctx)
+
+
+def _one_output(
+    command: str, text: str, sample: int, peer: str | None, platform: Platform | None
+) -> tuple[Platform, CommandCapture, _Context]:
+    """What converting one output alone needs: the platform, the capture, the context."""
     loaded = platform or load_platform(PLATFORM)
     capture = CommandCapture(command=command, sample=sample, outcome=Outcome.OK, raw=text)
-    ctx = _Context(peer=_address(peer) if peer else None, platform=loaded)
-    return _convert_memoized(loaded, plan_id, capture, device, ctx)
+    return loaded, capture, _Context(peer=_address(peer) if peer else None, platform=loaded)
 
 
 # ---------------------------------------------------------------------------------------------
