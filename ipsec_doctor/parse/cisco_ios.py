@@ -1290,13 +1290,16 @@ class _DeviceParser:
             return None
         try:
             value = _convert_memoized(self.platform, plan_id, capture, self.device, self.ctx)
-        except ParseError as error:
+        except Exception as error:  # an output no one foresaw: unknown, with its text
+            reason = str(error)
+            if not isinstance(error, ParseError):
+                reason = f"the output could not be read ({type(error).__name__}: {error})"
             self.problems.append(
                 CommandProblem(
                     command=capture.command,
                     outcome=Outcome.UNPARSED.value,
                     raw=capture.raw,
-                    reason=str(error),
+                    reason=reason,
                     section=plan_id,
                 )
             )

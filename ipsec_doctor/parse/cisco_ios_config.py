@@ -37,6 +37,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -509,10 +510,13 @@ def _block_line(
     line_no: int,
     sub_commands: tuple[tuple[re.Pattern[str], _Apply], ...],
 ) -> None:
-    """One line inside a block: the first sub-command it matches updates the block's row."""
+    """One line inside a block: the first sub-command it matches updates the block's row (a
+    sub-command this kind of block has no field for, e.g. ``set peer`` in an IPsec profile, is
+    passed over)."""
     for pattern, apply in sub_commands:
         if match := pattern.match(line):
-            apply(row, match, line, line_no)
+            with contextlib.suppress(KeyError):
+                apply(row, match, line, line_no)
             return
 
 

@@ -348,3 +348,24 @@ def test_outputs_that_once_broke_a_converter(device_name: str, command: str, tex
     assert [p.raw for p in problems] == [text]
     with pytest.raises(ParseError, match="cannot read the time"):
         parse_one(device.platform, command, text)  # nothing at all could be parsed
+
+
+def test_a_converter_error_no_one_foresaw_is_a_problem_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Real devices print what no fixture had: a builder that trips over it (here made to
+    raise KeyError) leaves its section unknown with the raw output, and the rest is parsed."""
+    from ipsec_doctor.parse import cisco_ios
+
+    def broken(*_args: object) -> object:
+        raise KeyError("peers")
+
+    monkeypatch.setitem(cisco_ios.BUILDERS, "transform_sets", broken)
+    cisco_ios.SECTION_MEMO.clear()
+    _folder, peer, device = BASE_DEVICES[0]
+    state = parse_device(device, peer)
+    cisco_ios.SECTION_MEMO.clear()
+    (problem,) = [p for p in state.problems if p.section == "transform_sets"]
+    assert problem.outcome == "unparsed" and "KeyError" in problem.reason and problem.raw
+    assert state.transform_sets is None
+    assert state.ike_sas is not None  # the other sections are still read

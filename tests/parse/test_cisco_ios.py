@@ -435,3 +435,19 @@ def test_pasted_output_with_prompts() -> None:
     state = parse_device(device(ok("show crypto isakmp sa", text)), "192.1.66.1")
     assert state.ike_sas is not None and len(state.ike_sas) == 3
     assert state.problems[0].section != "isakmp_sa"
+
+
+def test_a_sub_command_a_block_kind_lacks_is_passed_over() -> None:
+    """``set peer`` belongs to crypto map entries; inside an IPsec profile (where IOS refuses
+    it, but a pasted or edited configuration may have it) it must not stop the parse."""
+    rows = parse_running_config(
+        "hostname R1\n"
+        "crypto ipsec profile VTI-PROF\n"
+        " set transform-set TS-AES\n"
+        " set peer 10.2.2.1\n"
+        "!\n"
+    )
+    profile = next(r for r in rows if r["kind"] == "ipsec_profile")
+    assert profile["name"] == "VTI-PROF"
+    assert profile["transform_sets"] == ["TS-AES"]
+    assert "peers" not in profile
