@@ -1137,8 +1137,11 @@ class _DeviceParser:
         except ViciRefusedError as refused:
             self.refusals.append((plan_id, refused, capture))
             return _Found(refused=refused)
-        except ParseError as error:
-            self._problem(capture.command, Outcome.UNPARSED.value, capture.raw, str(error), plan_id)
+        except Exception as error:  # an output no one foresaw: unknown, with its text
+            reason = str(error)
+            if not isinstance(error, ParseError):
+                reason = f"the output could not be read ({type(error).__name__}: {error})"
+            self._problem(capture.command, Outcome.UNPARSED.value, capture.raw, reason, plan_id)
             return _Found()
         return _Found(value=value, ok=True)
 

@@ -369,3 +369,20 @@ def test_a_converter_error_no_one_foresaw_is_a_problem_not_a_crash(
     assert problem.outcome == "unparsed" and "KeyError" in problem.reason and problem.raw
     assert state.transform_sets is None
     assert state.ike_sas is not None  # the other sections are still read
+
+
+def test_a_strongswan_converter_error_no_one_foresaw_is_a_problem_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ipsec_doctor.parse import strongswan
+
+    def broken(*_args: object) -> object:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setitem(strongswan.BUILDERS, "stats", broken)
+    _folder, peer, device = next(b for b in BASE_DEVICES if b[0].name == "gw1")
+    state = parse_device(device, peer)
+    problems = [p for p in state.problems if p.section == "stats"]  # one per sample
+    assert problems
+    assert all(p.outcome == "unparsed" and "IndexError" in p.reason and p.raw for p in problems)
+    assert state.ike_sas is not None  # the other sections are still read
