@@ -7,15 +7,19 @@ Contract:
   :func:`~ipsec_doctor.collect.intrusive.run_ping`,
   :func:`~ipsec_doctor.collect.intrusive.plan_clear` /
   :func:`~ipsec_doctor.collect.intrusive.execute_clear`).
-- ``debug`` (options ``seconds``, ``debugs`` (default isakmp, ipsec), ``engine``): one
-  conditional debug session per device of the step (both ends), all entered in the main
-  thread inside one ``ExitStack`` and read side by side (:meth:`DebugSession.poll` in turn
-  every ``poll_interval``) until one of them printed the end of the negotiation (plus one
-  more round) or ``seconds`` passed (capped by ``max_debug_seconds``). Debugs the platform's
-  intrusive data does not know are left out with a note. Leaving the stack - normally, on an
-  error or on Ctrl-C - undoes every session (``undebug all``, condition removed, verified
-  with ``show debugging``). The debug lines join the device's captures (``debug crypto
-  isakmp`` ...), so the re-diagnosis reads them.
+- ``debug`` (options ``seconds``, ``debugs``, ``engine``): one conditional debug session
+  per device of the step (both ends), all entered in the main thread inside one
+  ``ExitStack`` and read side by side (:meth:`DebugSession.poll` in turn every
+  ``poll_interval``) until one of them printed the end of the negotiation (plus one more
+  round) or ``seconds`` passed (capped by ``max_debug_seconds``). Without ``debugs``, each
+  device gets what ``check --debug`` turns on for it
+  (:meth:`~ipsec_doctor.collect.intrusive_check.IntrusiveOptions.debugs_for` its features as
+  the outputs so far show them): isakmp and ipsec, ikev2 too on a router that runs IKEv2
+  (instead of isakmp when it has no IKEv1 at all); ``engine`` adds the engine debug. Debugs
+  the platform's intrusive data does not know are left out with a note. Leaving the stack -
+  normally, on an error or on Ctrl-C - undoes every session (``undebug all``, condition
+  removed, verified with ``show debugging``). The debug lines join the device's captures
+  (``debug crypto isakmp`` ...), so the re-diagnosis reads them.
 - ``ping`` (options ``count``, ``target``): an extended ping from each local end's protected
   LAN to the remote LAN; the crypto ACL hits before and after are shown, the ping output joins
   the captures. ``clear`` (option ``wait``): on each local end, the peer-scoped clear that
@@ -48,6 +52,7 @@ from ipsec_doctor.collect.intrusive import (
     plan_clear,
     run_ping,
 )
+from ipsec_doctor.collect.intrusive_check import IntrusiveOptions
 from ipsec_doctor.collect.intrusive_data import end_of_negotiation, load_intrusive
 from ipsec_doctor.errors import IpsecDoctorError
 from ipsec_doctor.model.capture import CommandCapture, Outcome
@@ -130,8 +135,8 @@ class IntrusiveSteps:
             except IpsecDoctorError as exc:
                 problems.append(str(exc))
                 continue
-            if step.action == "debug" and not self._debugs(step, end.info.platform):
-                wanted = ", ".join(self._wanted_debugs(step))
+            if step.action == "debug" and not self._debugs(step, end):
+                wanted = ", ".join(self._wanted_debugs(step, end))
                 problems.append(
                     f"{end.name}: no debug of {wanted} is known for {end.info.platform}"
                 )
@@ -148,21 +153,26 @@ class IntrusiveSteps:
         return max(1.0, seconds)
 
     @staticmethod
-    def _wanted_debugs(step: Step) -> list[str]:
+    def _wanted_debugs(step: Step, end: End) -> list[str]:
+        """The step's ``debugs``, else those ``check --debug`` picks for the device."""
+        engine = bool(step.options.get("engine"))
         wanted = step.options.get("debugs")
-        names = [str(n) for n in wanted] if isinstance(wanted, list) else ["isakmp", "ipsec"]
-        if step.options.get("engine") and "engine" not in names:
+        if not isinstance(wanted, list):
+            options = IntrusiveOptions(debug=True, debug_engine=engine)
+            return list(options.debugs_for(end.features()))
+        names = [str(n) for n in wanted]
+        if engine and "engine" not in names:
             names.append("engine")
         return names
 
-    def _debugs(self, step: Step, platform: str) -> list[str]:
+    def _debugs(self, step: Step, end: End) -> list[str]:
         """The step's debugs that the platform's intrusive data knows (the others are noted)."""
-        known = load_intrusive(platform).debugs
-        return [name for name in self._wanted_debugs(step) if name in known]
+        known = load_intrusive(end.info.platform).debugs
+        return [name for name in self._wanted_debugs(step, end) if name in known]
 
-    def _unknown_debugs(self, step: Step, platform: str) -> list[str]:
-        known = load_intrusive(platform).debugs
-        return [name for name in self._wanted_debugs(step) if name not in known]
+    def _unknown_debugs(self, step: Step, end: End) -> list[str]:
+        known = load_intrusive(end.info.platform).debugs
+        return [name for name in self._wanted_debugs(step, end) if name not in known]
 
     def describe(self, step: Step, ends: Sequence[End]) -> list[str]:
         lines: list[str] = []
@@ -172,7 +182,7 @@ class IntrusiveSteps:
                 data = load_intrusive(end.info.platform)
                 peer = end.info.peer
                 on = [data.condition.replace("{peer}", peer)]
-                on += [data.debugs[name].command for name in self._debugs(step, end.info.platform)]
+                on += [data.debugs[name].command for name in self._debugs(step, end)]
                 off = [data.undo_all, data.condition_undo.replace("{peer}", peer)]
                 lines.append(
                     f"{end.name}: {'; '.join(on)} -- read for at most {self._seconds(step):g} s "
@@ -239,13 +249,13 @@ class IntrusiveSteps:
                 for end in self._targets(step, ends):
                     if not self._allowed(end, "turn on debugs", outcome):
                         continue
-                    unknown = self._unknown_debugs(step, end.info.platform)
+                    unknown = self._unknown_debugs(step, end)
                     if unknown:
                         outcome.notes.append(
                             f"{end.name}: {', '.join(unknown)} debugging is not known for "
                             f"{end.info.platform}; not turned on"
                         )
-                    if not self._debugs(step, end.info.platform):
+                    if not self._debugs(step, end):
                         continue
                     session = self._debug_session(step, end)
                     # recorded BEFORE entering: Ctrl-C inside __enter__ (the session undoes
@@ -337,7 +347,7 @@ class IntrusiveSteps:
             self.connect(end),
             peer=end.info.peer,
             device=end.name,
-            debugs=self._debugs(step, end.info.platform),
+            debugs=self._debugs(step, end),
             max_seconds=self._seconds(step),
             clock=self.clock,
             reconnect=reconnect,
@@ -363,7 +373,7 @@ class IntrusiveSteps:
         data = load_intrusive(end.info.platform)
         peer = end.info.peer
         what = [data.condition.replace("{peer}", peer)]
-        what += [data.debugs[name].command for name in self._debugs(step, end.info.platform)]
+        what += [data.debugs[name].command for name in self._debugs(step, end)]
         undo = [data.undo_all, data.condition_undo.replace("{peer}", peer)]
         return Change(
             device=end.name,

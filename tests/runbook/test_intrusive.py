@@ -173,3 +173,67 @@ def test_ctrl_c_while_the_second_router_starts_its_debugs_reports_both(
     assert all(c.undone for c in changes)
     live.close()
     healthy_lab.assert_debugs_off()
+
+
+def config_then_debug(debug_id: str) -> Runbook:
+    """The packaged runbook's configuration step, then its debug step (default debugs)."""
+    config = replace(crypto_map().step("prereq.isakmp"), next={"default": debug_id})
+    debug = replace(crypto_map().step(debug_id), next={"default": END})
+    return Runbook(
+        name="two",
+        title="config, then debug",
+        platform="cisco_ios",
+        steps=(config, debug),
+        start=config.id,
+    )
+
+
+def run_debug_after_config(
+    lab: EmulatorLab, tmp_path: Path, debug_id: str = "ike.debug"
+) -> tuple[RunbookRun, ScriptedIO]:
+    live = session(lab, tmp_path, max_debug_seconds=10)
+    io = ScriptedIO([Action.NEXT, Action.RUN])
+    engine = RunbookEngine(config_then_debug(debug_id), live, io, transcript_path=tmp_path / "t.md")
+    return engine.run(), io
+
+
+@pytest.mark.parametrize("debug_id", ["ike.debug", "ipsec.debug"])
+def test_an_ikev2_router_gets_the_debugs_check_debug_picks(
+    audit_dir: Path, tmp_path: Path, debug_id: str
+) -> None:
+    """IKEv2 routers (no IKEv1): `debug crypto ikev2` and ipsec, as `check --debug` does."""
+    with run_lab([data_dir("scenarios") / "ikev2-proposal-mismatch"]) as lab:
+        run, io = run_debug_after_config(lab, tmp_path, debug_id)
+        lab.assert_debugs_off()
+    (confirm,) = io.kinds("confirm")
+    assert confirm.intrusive_plan[0].startswith(
+        "R1: debug crypto condition peer ipv4 10.2.2.1; debug crypto ikev2; debug crypto ipsec "
+    )
+    visit = run.visits[-1]
+    assert [c.what.split("; ")[1:] for c in visit.changes] == [
+        ["debug crypto ikev2", "debug crypto ipsec"]
+    ] * 2
+    assert all(c.undone and "verified with show debugging" in c.note for c in visit.changes)
+    for name, peer in (("R1", "10.2.2.1"), ("R2", "10.1.1.1")):
+        history = lab.device(name).history
+        assert history[0] == f"debug crypto condition peer ipv4 {peer}"
+        assert "debug crypto ikev2" in history and "debug crypto ipsec" in history
+        assert "debug crypto isakmp" not in history
+        assert history[-2:] == ["undebug all", f"no debug crypto condition peer ipv4 {peer}"]
+    lines = [c for c in visit.commands if c.intrusive and c.command == "debug crypto ikev2"]
+    assert {c.device for c in lines} == {"R1", "R2"}
+    r2 = next(c.raw for c in lines if c.device == "R2")
+    assert "IKEv2-ERROR:" in r2 and "Failed to find a matching policy" in r2
+
+
+def test_an_ikev1_router_keeps_isakmp_and_ipsec(healthy_lab: EmulatorLab, tmp_path: Path) -> None:
+    run, _ = run_debug_after_config(healthy_lab, tmp_path)
+    visit = run.visits[-1]
+    assert [c.what.split("; ")[1:] for c in visit.changes] == [
+        ["debug crypto isakmp", "debug crypto ipsec"]
+    ] * 2
+    assert all(c.undone for c in visit.changes)
+    for name in ("R1", "R2"):
+        history = healthy_lab.device(name).history
+        assert "debug crypto isakmp" in history and "debug crypto ipsec" in history
+        assert "debug crypto ikev2" not in history

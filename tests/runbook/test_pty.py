@@ -6,6 +6,7 @@ over real SSH through Nornir and netmiko. No sleeps: every step waits for the te
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -270,3 +271,67 @@ def test_a_team_runbook_shows_the_debug_lines(tmp_path: Path) -> None:
     assert finish(child) == 1
     text = transcript.read_text(encoding="utf-8")
     assert "- R2: `debug crypto isakmp` — ok (from the intrusive action)" in text
+
+
+IKEV2_RUNBOOK = """\
+runbook: team-ikev2-debug
+title: Our short IKEv2 runbook
+platform: cisco_ios
+steps:
+  - id: ike.proposal
+    title: Do the IKEv2 proposals match?
+    commands: [running_config, ikev2_proposal, ikev2_policy]
+    next: ike.debug
+  - id: ike.debug
+    title: Watch the IKE negotiation with the debugs check --debug would pick
+    intrusive: true
+    action: debug
+    options: {seconds: 20}
+    risk: Conditional debugs on both routers for at most 20 seconds, always turned off.
+    references: [ike.logs, ike.proposal]
+    next: end
+"""
+
+
+def test_an_ikev2_router_gets_the_ikev2_debug(tmp_path: Path) -> None:
+    """No ``debugs`` option: the step turns on what ``check --debug`` picks, ikev2 here."""
+    runbook = tmp_path / "team.yaml"
+    runbook.write_text(IKEV2_RUNBOOK, encoding="utf-8")
+    transcript = tmp_path / "team.md"
+    args = ["--lab", "ikev2-proposal-mismatch", "--peer", "10.2.2.1", "--interval", "0"]
+    child = spawn([*args, "--runbook", str(runbook), "--transcript", str(transcript)], tmp_path)
+    child.expect("ipsec-doctor runbook team-ikev2-debug")
+    next_step(child, "ike.proposal")
+    child.sendline("n")
+    child.expect(CONFIRM)
+    shown = child.before  # what will be typed, before any consent
+    flat = " ".join(shown.split())  # the plan may be wrapped to the terminal's width
+    for peer in ("10.2.2.1", "10.1.1.1"):
+        on = f"debug crypto condition peer ipv4 {peer}; debug crypto ikev2; debug crypto ipsec"
+        assert on in flat
+    assert "debug crypto isakmp" not in shown  # these routers run no IKEv1
+    child.sendline("yes")
+    child.expect(PROMPT)
+    result = child.before
+    assert "Output of `debug crypto ikev2` on R2" in result
+    assert "Failed to find a matching policy" in result  # R2's IKEv2 debug line
+    assert "negotiation failed" in result
+    assert result.count("undone (undebug all; no debug crypto condition peer ipv4") == 2
+    child.sendline("n")
+    child.expect(r"== Conclusion \(completed\) ==")
+    assert finish(child) == 1
+    text = transcript.read_text(encoding="utf-8")
+    assert "debug crypto ikev2; debug crypto ipsec` — undone" in text
+    assert "- R2: `debug crypto ikev2` — ok (from the intrusive action)" in text
+    audit = (tmp_path / "state" / "intrusive.log").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in audit]
+    for device, peer in (("R1", "10.2.2.1"), ("R2", "10.1.1.1")):
+        done = [(r["action"], r["command"]) for r in records if r["device"] == device]
+        assert done == [
+            ("do", f"debug crypto condition peer ipv4 {peer}"),
+            ("do", "debug crypto ikev2"),
+            ("do", "debug crypto ipsec"),
+            ("undo", "undebug all"),
+            ("undo", f"no debug crypto condition peer ipv4 {peer}"),
+            ("check", "show debugging"),
+        ]
