@@ -3,8 +3,9 @@
 Issue 4: "A contract test fails when a code has no rule or no scenario." For every ``Code`` of
 ``ipsec_doctor/model/findings.py``:
 
-- it is in shared/FINDINGS.md's table (``../shared/FINDINGS.md`` beside the repository; skipped,
-  saying why, where that file is not present) and in docs/findings.md, whose summary table gives
+- it is in shared/FINDINGS.md's table (``../shared/FINDINGS.md`` beside the repository; on a
+  clone without it, the copy in tests/contract/, which must equal it wherever both are present)
+  and in docs/findings.md, whose summary table gives
   the stage, severity and strategy step the model gives it;
 - some rule can emit it: ``Code.X`` appears in the diagnosis rules (``diagnose/rules/`` and the
   engine, which emits TUNNEL_HEALTHY and the gap findings);
@@ -27,6 +28,9 @@ from ipsec_doctor.model.findings import CODE_STAGE, Code
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FINDINGS = ROOT.parent / "shared" / "FINDINGS.md"
+#: The contract as this repository was built against it (CI clones the repository alone).
+CONTRACT_COPY = ROOT / "tests" / "contract" / "FINDINGS.md"
+CONTRACT = SHARED_FINDINGS if SHARED_FINDINGS.is_file() else CONTRACT_COPY
 DOCS_FINDINGS = ROOT / "docs" / "findings.md"
 DIAGNOSE = ROOT / "ipsec_doctor" / "diagnose"
 RULE_FILES = [*sorted((DIAGNOSE / "rules").glob("*.py")), DIAGNOSE / "engine.py"]
@@ -66,11 +70,17 @@ def test_there_are_codes_rules_and_scenarios_to_check() -> None:
     assert len(CODES) >= 36 and RULE_FILES and len(SCENARIO_FILES) >= 36
 
 
+def test_the_contract_copy_is_the_shared_contract() -> None:
+    if not SHARED_FINDINGS.is_file():
+        pytest.skip(f"{SHARED_FINDINGS} is not beside this clone: its copy is the contract")
+    assert CONTRACT_COPY.read_text(encoding="utf-8") == SHARED_FINDINGS.read_text(
+        encoding="utf-8"
+    ), "shared/FINDINGS.md changed: copy it to tests/contract/FINDINGS.md and follow the change"
+
+
 @pytest.mark.parametrize("code", CODES)
 def test_code_is_in_the_shared_contract(code: str) -> None:
-    if not SHARED_FINDINGS.is_file():
-        pytest.skip(f"{SHARED_FINDINGS} is not present (the shared contract lives beside the repo)")
-    table = _table(SHARED_FINDINGS.read_text(encoding="utf-8"))
+    table = _table(CONTRACT.read_text(encoding="utf-8"))
     assert code in table, f"{code} is not in shared/FINDINGS.md's table"
     stage, severity = CODE_STAGE[Code(code)]
     row = table[code]
