@@ -64,7 +64,7 @@ from ipsec_doctor.collect.base import (
 from ipsec_doctor.collect.redaction import redact
 from ipsec_doctor.errors import ConfigError, UsageError
 from ipsec_doctor.model.capture import CommandCapture, DeviceCapture, Outcome
-from ipsec_doctor.model.lookup import render_command, variables_of
+from ipsec_doctor.model.lookup import optional_variables_of, render_command, variables_of
 from ipsec_doctor.platforms.loader import load_platform
 
 DEFAULT_READ_TIMEOUT = 20.0
@@ -128,12 +128,7 @@ class PlanStep:
     @property
     def optional_variables(self) -> tuple[str, ...]:
         """The variables only the variants use."""
-        needed = set(self.variables)
-        return tuple(
-            dict.fromkeys(
-                name for v in self.variants for name in variables_of(v) if name not in needed
-            )
-        )
+        return optional_variables_of(self.command, self.variants)
 
     def template(self, values: Mapping[str, str]) -> str | None:
         """The form that runs with ``values``: the first variant whose variables all have a

@@ -96,6 +96,14 @@ def variables_of(template: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_PLACEHOLDER.findall(template)))
 
 
+def optional_variables_of(command: str, variants: Sequence[str]) -> tuple[str, ...]:
+    """The variables only the ``variants`` of ``command`` use (unknown: the command runs)."""
+    needed = set(variables_of(command))
+    return tuple(
+        dict.fromkeys(name for v in variants for name in variables_of(v) if name not in needed)
+    )
+
+
 def render_command(command: str, variants: Sequence[str], values: Mapping[str, str]) -> str | None:
     """The first of ``variants`` whose variables all have a non-empty value, filled in; else
     ``command`` filled in; ``None`` when ``command`` needs a value that is missing too."""

@@ -49,7 +49,12 @@ from ipsec_doctor.errors import ConfigError
 from ipsec_doctor.model.events import Event
 from ipsec_doctor.model.features import Feature
 from ipsec_doctor.model.findings import Code
-from ipsec_doctor.model.lookup import match_pattern, render_command, variables_of
+from ipsec_doctor.model.lookup import (
+    match_pattern,
+    optional_variables_of,
+    render_command,
+    variables_of,
+)
 from ipsec_doctor.resources import data_dir
 
 #: What ``{IP}`` in a signature regex stands for: an IPv4 or IPv6 address.
@@ -111,12 +116,7 @@ class PlanCommand:
     @property
     def optional_variables(self) -> tuple[str, ...]:
         """The variables only its ``variants`` use (unknown: the command itself runs)."""
-        needed = set(self.variables)
-        return tuple(
-            dict.fromkeys(
-                name for v in self.variants for name in variables_of(v) if name not in needed
-            )
-        )
+        return optional_variables_of(self.command, self.variants)
 
     def render(self, values: Mapping[str, str]) -> str | None:
         """The concrete command (the first variant whose variables all have a value, else the
