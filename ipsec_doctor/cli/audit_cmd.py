@@ -105,7 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--processes",
         type=int,
         default=None,
-        help="collector processes (default: one per core, at most hosts/25)",
+        help="collector processes (default: two per core, at most hosts/25)",
     )
     parser.add_argument(
         "--connect-timeout", type=float, default=10.0, help="per-device connect timeout (10 s)"

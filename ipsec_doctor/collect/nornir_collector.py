@@ -28,6 +28,9 @@ Contract:
   ``read_timeout`` (seconds per command, instead of the plan's). Username, password and
   enable secret come from the inventory (``extras.secret``, or ``data.secret``), else from
   ``IPSEC_DOCTOR_USERNAME``, ``IPSEC_DOCTOR_PASSWORD`` and ``IPSEC_DOCTOR_SECRET``.
+- Before its first login the runner puts AES-GCM first in paramiko's cipher preference
+  (:mod:`~ipsec_doctor.collect.ssh_ciphers`; same ciphers, servers without AES-GCM negotiate as
+  before).
 - One round trip per command: the runner opens the TCP connection itself with TCP_NODELAY
   (unless an SSH config file or an explicit ``sock`` decides how to connect; then it sets
   TCP_NODELAY on paramiko's socket after login), enters enable mode when there is a secret,
@@ -92,6 +95,7 @@ from ipsec_doctor.collect.base import (
 from ipsec_doctor.collect.netmiko_errors import PARAMIKO_MAJOR, command_error, connect_error
 from ipsec_doctor.collect.plan_runner import Deriver, PlanInfo, plan_info, run_plan
 from ipsec_doctor.collect.redaction import RedactingLogFilter, RedactingSessionLog, redact
+from ipsec_doctor.collect.ssh_ciphers import prefer_aead_ciphers
 from ipsec_doctor.errors import ConfigError, IpsecDoctorError, UsageError
 from ipsec_doctor.model.capture import CaptureSet, CommandCapture, DeviceCapture, Outcome
 
@@ -427,6 +431,7 @@ class NetmikoCommandRunner:
         if s.secret:
             extras["secret"] = s.secret
         self.reused = False
+        prefer_aead_ciphers()
         try:
             self.close()  # a reconnect: the old session goes first (fast when stuck)
             self._stuck = ""
