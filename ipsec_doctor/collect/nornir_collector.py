@@ -104,6 +104,8 @@ ENV_PASSWORD = "IPSEC_DOCTOR_PASSWORD"
 ENV_SECRET = "IPSEC_DOCTOR_SECRET"
 DEFAULT_WORKERS = 20
 CONNECTION = "netmiko"
+#: What ends a session on every platform ipsec-doctor reads (IOS exec mode, a Linux shell).
+LOGOUT_COMMAND = "exit"
 
 # ipsec-doctor's own keys in connection_options.netmiko.extras (never passed to netmiko)
 _OWN_EXTRAS = ("allow_sha1", "read_timeout")
@@ -321,16 +323,32 @@ def _alive(conn: BaseConnection) -> bool:
         return False
 
 
+def _log_out(conn: BaseConnection) -> None:
+    """Send ``exit`` as netmiko's cleanup does, without its configuration-mode check.
+
+    netmiko first asks the device whether it is in configuration mode (one more round trip per
+    session); ipsec-doctor never enters configuration mode, so it only says ``exit``.
+    """
+    with contextlib.suppress(Exception):
+        if conn.session_log is not None:
+            conn.session_log.fin = True
+        conn.write_channel(LOGOUT_COMMAND + conn.RETURN)
+
+
 def close_session(host: Host) -> None:
-    """Close ``host``'s netmiko session: politely when healthy, at once when dead."""
+    """Close ``host``'s netmiko session: ``exit`` when healthy, then the SSH transport at once.
+
+    netmiko's graceful disconnect waits for a prompt first (seconds on a stuck or dead session);
+    with the transport already closed its cleanup fails fast, and it still closes the session
+    log and drops its references.
+    """
     plugin = host.connections.get(CONNECTION)
     if plugin is None:
         return
-    if not _alive(plugin.connection):
-        # netmiko's graceful disconnect waits for a prompt first (seconds on a stuck or dead
-        # session); closing the SSH transport first makes its cleanup fail fast.
-        with contextlib.suppress(Exception):
-            plugin.connection.paramiko_cleanup()
+    if _alive(plugin.connection):
+        _log_out(plugin.connection)
+    with contextlib.suppress(Exception):
+        plugin.connection.paramiko_cleanup()
     try:
         host.close_connection(CONNECTION)
     except Exception:  # closing a dead session may fail: nothing to do about it
