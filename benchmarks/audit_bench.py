@@ -19,6 +19,10 @@ What it does (bounded in time: every phase has --timeout seconds, then it is kil
    against the floor (N x per-router command time / workers, per-router command time =
    commands x latency) and against the plain script.
 
+``--repeat N`` runs the audit and the plain script in turn N times on the same fleet and prints
+the medians: each ratio compares an audit with the plain run right after it, so a machine whose
+speed drifts (a shared VM can drift by 20 to 40 % within an hour) touches both sides alike.
+
 The audit's time is its run as the history records it (start to finish of the run, which
 includes starting collector processes, pairing and pruning); the plain script's is its
 thread pool. End-to-end wall times (interpreter start-up included) are printed too.
@@ -32,6 +36,7 @@ import json
 import os
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -234,6 +239,115 @@ def run_seconds(db: Path) -> tuple[float, str]:
     return (finished - started).total_seconds(), str(row[2])
 
 
+def audit_round(
+    args: argparse.Namespace,
+    config: str,
+    env: dict[str, str],
+    work: Path,
+    command_count: int,
+    emulator_pid: int,
+) -> float | None:
+    """One audit of the fleet with a fresh history; prints its lines, returns routers/s."""
+    emulator_cpu_start = _cpu_seconds(emulator_pid)
+    db = work / "history.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "ipsec_doctor.cli.main",
+        "audit",
+        "--nornir-config",
+        config,
+        "--workers",
+        str(args.workers),
+        "--db",
+        str(db),
+        "--quiet",
+        "--format",
+        "json",
+        "--retention-days",
+        "0",
+    ]
+    if args.processes:
+        command += ["--processes", str(args.processes)]
+    code, wall, monitor, output = run_monitored(command, args.timeout, env=env)
+    emulator_cpu_audit = _cpu_seconds(emulator_pid) - emulator_cpu_start
+    if code not in (0, 1):
+        print(f"audit failed (exit {code}):\n{output[-3000:]}", file=sys.stderr)
+        return None
+    seconds, status = run_seconds(db)
+    lines = [json.loads(x) for x in output.splitlines() if x.startswith("{")]
+    healthy = sum(1 for x in lines if x.get("status") == "healthy")
+    per_router = command_count * args.latency
+    floor = args.routers * per_router / args.workers
+    rate = float(args.routers / seconds)
+    print()
+    print(
+        f"audit:  {args.routers} routers in {seconds:.2f} s = {rate:.1f} routers/s "
+        f"(run {status}; {wall:.2f} s end to end); {len(lines)} tunnels, {healthy} healthy"
+    )
+    print(
+        f"        peak RSS of the process tree {monitor.peak_kib / 1024:.0f} MiB "
+        f"({monitor.processes} processes); CPU {monitor.cpu_seconds:.1f} s; emulator CPU "
+        f"{emulator_cpu_audit:.1f} s"
+    )
+    print(
+        f"        floor {floor:.2f} s (N x {command_count} x {args.latency * 1000:.0f} ms / "
+        f"{args.workers}); measured / floor = {seconds / floor:.2f}"
+    )
+    return rate
+
+
+def plain_round(
+    args: argparse.Namespace, env: dict[str, str], work: Path, emulator_pid: int
+) -> float | None:
+    """One run of the plain netmiko script; prints its line, returns routers/s."""
+    start_cpu = _cpu_seconds(emulator_pid)
+    _code, plain_wall, plain_monitor, output = run_monitored(
+        [
+            sys.executable,
+            __file__,
+            "--plain",
+            str(work / "inventory"),
+            "100",
+            str(work / "commands.json"),
+        ],
+        args.timeout,
+        env=env,
+    )
+    plain_emulator = _cpu_seconds(emulator_pid) - start_cpu
+    result = json.loads(output.splitlines()[0]) if output.startswith("{") else {}
+    if not result:
+        print(f"plain script failed:\n{output[-2000:]}", file=sys.stderr)
+        return None
+    plain_rate = float(args.routers / result["seconds"])
+    print(
+        f"plain:  {args.routers} routers in {result['seconds']:.2f} s = "
+        f"{plain_rate:.1f} routers/s ({plain_wall:.2f} s end to end; "
+        f"{result['errors']} errors {result['first_error']}); peak RSS "
+        f"{plain_monitor.peak_kib / 1024:.0f} MiB; CPU {plain_monitor.cpu_seconds:.1f} s;"
+        f" emulator CPU {plain_emulator:.1f} s"
+    )
+    return plain_rate
+
+
+def print_medians(rounds: list[tuple[float, float | None]]) -> None:
+    """Medians over the rounds: each ratio is of an audit and the plain run right after it, so
+    the machine's drift in speed (large on shared VMs) touches both sides of a ratio alike."""
+    audit_rates = [rate for rate, _ in rounds]
+    print()
+    print(f"median: audit {statistics.median(audit_rates):.1f} routers/s over {len(rounds)} rounds")
+    ratios = [rate / plain for rate, plain in rounds if plain]
+    if ratios:
+        plain_rates = [plain for _, plain in rounds if plain]
+        listed = ", ".join(f"{r:.2f}" for r in ratios)
+        print(
+            f"        plain {statistics.median(plain_rates):.1f} routers/s; audit / plain "
+            f"{statistics.median(ratios):.2f}x (rounds: {listed}; target >= 1.5x)"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--routers", type=int, default=200, help="emulated routers (200)")
@@ -242,6 +356,9 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=None, help="audit collector processes")
     parser.add_argument("--mix", action="store_true", help="mix in faulty scenarios")
     parser.add_argument("--skip-plain", action="store_true", help="do not run the plain script")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="audit and plain script in turn, N times (1)"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per phase (600)")
     parser.add_argument("--keep", type=Path, help="build the fleet and history here, keep them")
     parser.add_argument(
@@ -259,6 +376,8 @@ def main() -> int:
         return 0
     if args.routers < 2 or args.routers > 5000:
         parser.error("--routers must be between 2 and 5000")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     files = raise_open_files()
     from tests.audit.fleet import build_fleet, mixed_scenarios
 
@@ -299,83 +418,23 @@ def main() -> int:
                 print("the emulator did not start", file=sys.stderr)
                 return 1
         config = line.split(maxsplit=1)[1].strip()
-        emulator_cpu_start = _cpu_seconds(emulator.pid)
-
-        db = work / "history.sqlite"
-        if db.exists():
-            db.unlink()
-        command = [
-            sys.executable,
-            "-m",
-            "ipsec_doctor.cli.main",
-            "audit",
-            "--nornir-config",
-            config,
-            "--workers",
-            str(args.workers),
-            "--db",
-            str(db),
-            "--quiet",
-            "--format",
-            "json",
-            "--retention-days",
-            "0",
-        ]
-        if args.processes:
-            command += ["--processes", str(args.processes)]
-        code, wall, monitor, output = run_monitored(command, args.timeout, env=env)
-        emulator_cpu_audit = _cpu_seconds(emulator.pid) - emulator_cpu_start
-        if code not in (0, 1):
-            print(f"audit failed (exit {code}):\n{output[-3000:]}", file=sys.stderr)
-            return 1
-        seconds, status = run_seconds(db)
-        lines = [json.loads(x) for x in output.splitlines() if x.startswith("{")]
-        healthy = sum(1 for x in lines if x.get("status") == "healthy")
-        per_router = len(commands) * args.latency
-        floor = args.routers * per_router / args.workers
-        rate = args.routers / seconds
-        print()
-        print(
-            f"audit:  {args.routers} routers in {seconds:.2f} s = {rate:.1f} routers/s "
-            f"(run {status}; {wall:.2f} s end to end); {len(lines)} tunnels, {healthy} healthy"
-        )
-        print(
-            f"        peak RSS of the process tree {monitor.peak_kib / 1024:.0f} MiB "
-            f"({monitor.processes} processes); CPU {monitor.cpu_seconds:.1f} s; emulator CPU "
-            f"{emulator_cpu_audit:.1f} s"
-        )
-        print(
-            f"        floor {floor:.2f} s (N x {len(commands)} x {args.latency * 1000:.0f} ms / "
-            f"{args.workers}); measured / floor = {seconds / floor:.2f}"
-        )
-        if not args.skip_plain:
-            start_cpu = _cpu_seconds(emulator.pid)
-            code, plain_wall, plain_monitor, output = run_monitored(
-                [
-                    sys.executable,
-                    __file__,
-                    "--plain",
-                    str(work / "inventory"),
-                    "100",
-                    str(work / "commands.json"),
-                ],
-                args.timeout,
-                env=env,
-            )
-            plain_emulator = _cpu_seconds(emulator.pid) - start_cpu
-            result = json.loads(output.splitlines()[0]) if output.startswith("{") else {}
-            if not result:
-                print(f"plain script failed:\n{output[-2000:]}", file=sys.stderr)
+        rounds: list[tuple[float, float | None]] = []
+        for index in range(args.repeat):
+            if args.repeat > 1:
+                print(f"\nround {index + 1} of {args.repeat}")
+            rate = audit_round(args, config, env, work, len(commands), emulator.pid)
+            if rate is None:
                 return 1
-            plain_rate = args.routers / result["seconds"]
-            print(
-                f"plain:  {args.routers} routers in {result['seconds']:.2f} s = "
-                f"{plain_rate:.1f} routers/s ({plain_wall:.2f} s end to end; "
-                f"{result['errors']} errors {result['first_error']}); peak RSS "
-                f"{plain_monitor.peak_kib / 1024:.0f} MiB; CPU {plain_monitor.cpu_seconds:.1f} s;"
-                f" emulator CPU {plain_emulator:.1f} s"
-            )
-            print(f"ratio:  audit / plain = {rate / plain_rate:.2f}x routers/s (target >= 1.5x)")
+            plain_rate = None
+            if not args.skip_plain:
+                plain_rate = plain_round(args, env, work, emulator.pid)
+                if plain_rate is None:
+                    return 1
+                ratio = rate / plain_rate
+                print(f"ratio:  audit / plain = {ratio:.2f}x routers/s (target >= 1.5x)")
+            rounds.append((rate, plain_rate))
+        if args.repeat > 1:
+            print_medians(rounds)
     finally:
         if emulator.stdin:
             emulator.stdin.close()
