@@ -248,27 +248,15 @@ def audit_round(
     emulator_pid: int,
 ) -> float | None:
     """One audit of the fleet with a fresh history; prints its lines, returns routers/s."""
+    from tests.audit.fleet import audit_command
+
     emulator_cpu_start = _cpu_seconds(emulator_pid)
     db = work / "history.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "ipsec_doctor.cli.main",
-        "audit",
-        "--nornir-config",
-        config,
-        "--workers",
-        str(args.workers),
-        "--db",
-        str(db),
-        "--quiet",
-        "--format",
-        "json",
-        "--retention-days",
-        "0",
-    ]
+    command = audit_command(
+        config, db, args.workers, "--quiet", "--format", "json", "--retention-days", "0"
+    )
     if args.processes:
         command += ["--processes", str(args.processes)]
     code, wall, monitor, output = run_monitored(command, args.timeout, env=env)

@@ -59,6 +59,24 @@ _OTHER = re.compile(r"(?<![\d.])10\.(1\.3|2\.3|3\.3)\.(\d{1,3})(?![\d])")
 INVALID_COMMAND_FILE = "show_crypto_isakmp_sa"
 
 
+def audit_command(config: Path | str, db: Path, workers: int, *options: str) -> list[str]:
+    """The real audit command line (``python -m ipsec_doctor.cli.main audit``) over a fleet's
+    Nornir config and a history database, with ``workers`` sessions and any further options."""
+    return [
+        sys.executable,
+        "-m",
+        "ipsec_doctor.cli.main",
+        "audit",
+        "--nornir-config",
+        str(config),
+        "--db",
+        str(db),
+        "--workers",
+        str(workers),
+        *options,
+    ]
+
+
 def pair_prefixes(index: int) -> tuple[str, str]:
     """The two /24 prefixes (without the last octet) of pair ``index``: R1 side, R2 side."""
     a, b = 2 * index, 2 * index + 1

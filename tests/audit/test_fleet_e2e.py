@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -26,7 +25,14 @@ import yaml
 from ipsec_doctor.audit.model import AuditReport, TunnelRecord, TunnelStatus
 from ipsec_doctor.audit.runner import report_for_run
 from ipsec_doctor.audit.store import HistoryStore
-from tests.audit.fleet import SCENARIOS_ROOT, Fleet, build_fleet, mixed_scenarios, serving
+from tests.audit.fleet import (
+    SCENARIOS_ROOT,
+    Fleet,
+    audit_command,
+    build_fleet,
+    mixed_scenarios,
+    serving,
+)
 
 pytestmark = pytest.mark.ssh
 
@@ -54,17 +60,10 @@ class FleetRun:
 
 
 def audit(config: Path, db: Path, files: Path, run: int) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "ipsec_doctor.cli.main",
-        "audit",
-        "--nornir-config",
-        str(config),
-        "--db",
-        str(db),
-        "--workers",
-        "100",
+    command = audit_command(
+        config,
+        db,
+        100,
         "--timeout",
         "3",
         "--connect-timeout",
@@ -77,7 +76,7 @@ def audit(config: Path, db: Path, files: Path, run: int) -> subprocess.Completed
         str(files / f"run{run}.md"),
         "--prometheus",
         str(files / f"run{run}.prom"),
-    ]
+    )
     return subprocess.run(
         command,
         capture_output=True,

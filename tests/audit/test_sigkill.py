@@ -14,14 +14,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from ipsec_doctor.audit.store import HistoryStore
-from tests.audit.fleet import build_fleet, serving
+from tests.audit.fleet import audit_command, build_fleet, serving
 
 pytestmark = pytest.mark.ssh
 
@@ -65,21 +64,7 @@ def _stored(db: Path) -> int:
 
 
 def _audit(config: Path, db: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "ipsec_doctor.cli.main",
-        "audit",
-        "--nornir-config",
-        str(config),
-        "--db",
-        str(db),
-        "--workers",
-        "6",
-        "--processes",
-        "2",
-        "--quiet",
-    ]
+    return audit_command(config, db, 6, "--processes", "2", "--quiet")
 
 
 def test_sigkill_keeps_finished_devices_and_the_next_run_works(tmp_path: Path) -> None:
